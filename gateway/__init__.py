@@ -1,0 +1,1 @@
+"""gateway: regauth's HTTP side. The token endpoint, JWT minting, the API and the CLI."""

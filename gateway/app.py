@@ -1,0 +1,66 @@
+"""The aiohttp application: ``create_app(config)``."""
+
+import logging
+
+from aiohttp import web
+
+from tokenstore import Store
+
+from . import keys
+from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
+from .credential_cache import CredentialChecker
+from .errors import error_middleware
+from .offload import Offload
+from .token_endpoint import get_token
+
+log = logging.getLogger(__name__)
+
+# Token requests and API bodies are small; refuse anything large before reading it.
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(config, *, store: Store | None = None) -> web.Application:
+    """Build the application for ``config``.
+
+    The store, signing key and thread pools are opened at startup and closed at cleanup. A
+    ``store`` may be passed in (tests use one with an injected clock).
+    """
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_resources(store))
+    app.router.add_get("/token", get_token)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/.well-known/jwks.json", jwks)
+    return app
+
+
+def _resources(given_store: Store | None):
+    async def context(app: web.Application):
+        config = app[CONFIG]
+        app[SIGNING_KEY] = keys.load(config.key_path, config.certificate_path)
+        store = given_store or Store(config.database_path, bcrypt_cost=config.bcrypt_cost)
+        offload = Offload()
+        app[STORE] = store
+        app[OFFLOAD] = offload
+        app[CREDENTIALS] = CredentialChecker(store, offload)
+        yield
+        offload.close()
+        if given_store is None:
+            store.close()
+
+    return context
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the store answers a read, 503 otherwise."""
+    try:
+        await request.app[OFFLOAD].database(request.app[STORE].ping)
+    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+        log.warning("health check failed: %s", exc.__class__.__name__)
+        return web.json_response({"status": "unavailable"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def jwks(request: web.Request) -> web.Response:
+    """Publish the public signing key as a JWK set (registry 3.x's ``jwks`` option)."""
+    return web.json_response({"keys": [request.app[SIGNING_KEY].jwk()]})

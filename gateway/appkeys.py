@@ -1,0 +1,16 @@
+"""Typed keys for what the application holds, in one place."""
+
+from aiohttp import web
+
+from tokenstore import Store
+
+from .config import Config
+from .credential_cache import CredentialChecker
+from .keys import SigningKey
+from .offload import Offload
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", Store)
+SIGNING_KEY = web.AppKey("signing_key", SigningKey)
+OFFLOAD = web.AppKey("offload", Offload)
+CREDENTIALS = web.AppKey("credentials", CredentialChecker)

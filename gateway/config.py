@@ -1,0 +1,152 @@
+"""Settings: one frozen Config built once from flags and ``REGAUTH_*`` variables.
+
+Every setting is declared once in SETTINGS (flag, variable, default, parser, help); the CLI's
+flags, the environment lookup and the README's settings table all follow from it. Values are
+validated at start, and an error names the setting.
+"""
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """Raised when a setting is missing or invalid; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    flag: str
+    env: str
+    default: str
+    parse: Callable[[str], object]
+    help: str
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"must be HOST:PORT, got {text!r}")
+    host = host.strip("[]")
+    return host, _int_between(0, 65535)(port)
+
+
+def _url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL the clients can reach, got {text!r}")
+    return text
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+def _algorithm(text: str) -> str:
+    value = text.upper()
+    if value not in ("ES256", "RS256"):
+        raise ValueError(f"must be ES256 or RS256, got {text!r}")
+    return value
+
+
+def _networks(text: str) -> tuple:
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise ValueError(f"must be a comma-separated list of addresses or networks ({exc})") from None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "--data-dir", "REGAUTH_DATA_DIR", "./data", lambda t: Path(_non_empty(t)).resolve(),
+            "directory holding the database, signing key and certificate"),
+    Setting("listen", "--listen", "REGAUTH_LISTEN", "127.0.0.1:5001", _listen,
+            "address and port `regauth serve` listens on"),
+    Setting("service", "--service", "REGAUTH_SERVICE", "regauth", _non_empty,
+            "the registry's service name: token requests must name it, tokens carry it as `aud`"),
+    Setting("issuer", "--issuer", "REGAUTH_ISSUER", "regauth", _non_empty,
+            "the `iss` of every token; the registry's `issuer` must equal it"),
+    Setting("realm", "--realm", "REGAUTH_REALM", "http://127.0.0.1:8080/token", _url,
+            "URL of /token as clients reach it (through nginx); goes into the registry config"),
+    Setting("token_ttl", "--token-ttl", "REGAUTH_TOKEN_TTL", "300", _int_between(60, 86400),
+            "lifetime of registry tokens in seconds (60 to 86400)"),
+    Setting("bcrypt_cost", "--bcrypt-cost", "REGAUTH_BCRYPT_COST", "12", _int_between(4, 16),
+            "bcrypt cost for new secrets (4 to 16; each step doubles the time of a check)"),
+    Setting("signing_alg", "--signing-alg", "REGAUTH_SIGNING_ALG", "ES256", _algorithm,
+            "token signature algorithm used by `regauth init`: ES256 or RS256"),
+    Setting("trusted_proxies", "--trusted-proxies", "REGAUTH_TRUSTED_PROXIES", "127.0.0.1/32,::1/128", _networks,
+            "proxies whose X-Forwarded-For is believed for the client address"),
+    Setting("workers", "--workers", "REGAUTH_WORKERS", "1", _int_between(1, 64),
+            "number of server processes sharing the listening port"),
+    Setting("gc_interval", "--gc-interval", "REGAUTH_GC_INTERVAL", "3600", _int_between(0, 604800),
+            "seconds between garbage collections inside `regauth serve` (0 turns the schedule off)"),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    listen: tuple[str, int]
+    service: str
+    issuer: str
+    realm: str
+    token_ttl: int
+    bcrypt_cost: int
+    signing_alg: str
+    trusted_proxies: tuple = field(default=())
+    workers: int = 1
+    gc_interval: int = 3600
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "regauth.db"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "signing-key.pem"
+
+    @property
+    def jwks_path(self) -> Path:
+        return self.data_dir / "jwks.json"
+
+    @property
+    def certificate_path(self) -> Path:
+        return self.data_dir / "signing-cert.pem"
+
+    @classmethod
+    def load(cls, flags: Mapping[str, str | None] | None = None, environ: Mapping[str, str] | None = None) -> "Config":
+        """Build a Config: a flag wins over its variable, which wins over the default.
+
+        ``flags`` maps setting names to the text given on the command line (None when
+        absent). Raises ConfigError naming the flag and variable of the first bad value.
+        """
+        flags = flags or {}
+        environ = os.environ if environ is None else environ
+        values = {}
+        for setting in SETTINGS:
+            text = flags.get(setting.name)
+            if text is None:
+                text = environ.get(setting.env, setting.default)
+            try:
+                values[setting.name] = setting.parse(text)
+            except ValueError as exc:
+                raise ConfigError(f"{setting.flag} / {setting.env}: {exc}") from None
+        return cls(**values)

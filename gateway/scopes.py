@@ -1,0 +1,68 @@
+"""The token request's ``scope`` parameter (distribution token spec, "Token Scope").
+
+Grammar: ``type[(class)]:name:actions``. The name may itself hold ``host:port/`` and slashes,
+so the type runs to the first ':' and the actions follow the last ':'.
+"""
+
+import re
+from dataclasses import dataclass
+
+from tokenstore import Resource
+
+# Bounds that keep a hostile request cheap to refuse.
+MAX_SCOPES = 32
+MAX_SCOPE_LENGTH = 512
+
+_TYPE_RE = re.compile(r"[a-z0-9]+(?:\([a-z0-9]+\))?")
+_ACTION_RE = re.compile(r"[a-z]+|\*")
+
+
+class ScopeError(ValueError):
+    """Raised when a scope parameter is malformed; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One requested scope: a resource and the actions asked for on it."""
+
+    resource: Resource
+    actions: tuple[str, ...]
+
+
+def parse_scope(text: str) -> Scope:
+    """Parse one scope string; returns a Scope, raises ScopeError."""
+    if len(text) > MAX_SCOPE_LENGTH:
+        raise ScopeError(f"scope is longer than {MAX_SCOPE_LENGTH} characters")
+    type_, sep, rest = text.partition(":")
+    name, sep2, actions_text = rest.rpartition(":")
+    if not sep or not sep2:
+        raise ScopeError(f"malformed scope {text!r}: expected type:name:actions, e.g. repository:ns/app:pull")
+    if not _TYPE_RE.fullmatch(type_):
+        raise ScopeError(f"malformed scope {text!r}: bad resource type {type_!r}")
+    if not name or any(ch.isspace() or ord(ch) < 32 for ch in name):
+        raise ScopeError(f"malformed scope {text!r}: empty or invalid resource name")
+    actions = tuple(dict.fromkeys(actions_text.split(",")))
+    if not all(_ACTION_RE.fullmatch(action) for action in actions):
+        raise ScopeError(f"malformed scope {text!r}: actions must be a comma-separated list such as pull,push")
+    # The class ("repository(plugin)") does not change what may be done: authorize by type.
+    return Scope(Resource(type_.split("(")[0], name), actions)
+
+
+def parse_scopes(values: list[str]) -> list[Scope]:
+    """Parse every ``scope`` parameter; each may hold several space-separated scopes.
+
+    Scopes on the same resource are merged (their actions united), in first-seen order.
+    Returns the list; raises ScopeError for a malformed scope or more than MAX_SCOPES.
+    """
+    merged: dict[Resource, dict[str, None]] = {}
+    count = 0
+    for value in values:
+        for text in value.split(" "):
+            if not text:
+                continue
+            count += 1
+            if count > MAX_SCOPES:
+                raise ScopeError(f"too many scopes: at most {MAX_SCOPES} per request")
+            scope = parse_scope(text)
+            merged.setdefault(scope.resource, {}).update(dict.fromkeys(scope.actions))
+    return [Scope(resource, tuple(actions)) for resource, actions in merged.items()]

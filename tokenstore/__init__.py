@@ -1,0 +1,29 @@
+"""tokenstore: the model of regauth. Robots, secrets, repositories, permissions.
+
+Synchronous, with no HTTP or JWT code. It answers two questions:
+``Store.authenticate(username, secret) -> Principal`` and
+``Store.authorize(principal, resource, actions) -> frozenset[str]``.
+"""
+
+from .errors import (
+    AlreadyExists,
+    GrantOutsideNamespace,
+    InvalidCredentials,
+    NameInvalid,
+    NamespaceNotFound,
+    NotFound,
+    PermissionNotFound,
+    RepositoryNotFound,
+    RobotNotFound,
+    TokenStoreError,
+)
+from .models import ANONYMOUS, IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
+from .permissions import ROLE_ACTIONS, Resource, Role, parse_role
+from .store import Store
+
+__all__ = [
+    "ANONYMOUS", "AlreadyExists", "GrantOutsideNamespace", "InvalidCredentials", "IssuedSecret", "NameInvalid",
+    "Namespace", "NamespaceNotFound", "NotFound", "Permission", "PermissionNotFound", "Principal", "ROLE_ACTIONS",
+    "Repository", "RepositoryNotFound", "Resource", "Robot", "RobotNotFound", "Role", "SecretInfo", "Store",
+    "TokenStoreError", "parse_role",
+]

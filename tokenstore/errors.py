@@ -1,0 +1,55 @@
+"""The exceptions tokenstore raises.
+
+One tree, narrow leaves: callers catch ``TokenStoreError`` to handle every model error, or a
+leaf to handle one case. Messages never contain a secret.
+"""
+
+
+class TokenStoreError(Exception):
+    """Base of every error raised by tokenstore."""
+
+
+class InvalidCredentials(TokenStoreError):
+    """Raised when a username and secret do not authenticate.
+
+    An unknown robot, a wrong secret, an over-long secret, an expired secret and a deleted
+    robot all raise this same error, so a caller cannot tell them apart.
+    """
+
+    def __init__(self, message: str = "invalid username or secret", *, reason: str = "invalid"):
+        super().__init__(message)
+        #: Why it failed, for the audit log only ("invalid" or "expired"); never sent as a
+        #: hint that the name exists unless the secret itself was right.
+        self.reason = reason
+
+
+class NameInvalid(TokenStoreError, ValueError):
+    """Raised when a namespace, robot, repository or role name breaks the naming rules."""
+
+
+class NotFound(TokenStoreError, LookupError):
+    """Raised when a named thing does not exist (or was deleted)."""
+
+
+class NamespaceNotFound(NotFound):
+    """Raised when a namespace does not exist or was deleted."""
+
+
+class RobotNotFound(NotFound):
+    """Raised when a robot does not exist or was deleted."""
+
+
+class RepositoryNotFound(NotFound):
+    """Raised when a repository does not exist or was deleted."""
+
+
+class PermissionNotFound(NotFound):
+    """Raised when a robot holds no permission on the target being revoked or read."""
+
+
+class AlreadyExists(TokenStoreError):
+    """Raised when creating something whose name is already taken."""
+
+
+class GrantOutsideNamespace(TokenStoreError, ValueError):
+    """Raised when a robot would be granted rights outside its own namespace."""

@@ -1,0 +1,54 @@
+"""Robot secrets: generation, bcrypt hashing and verification.
+
+Secrets are 64 characters from ``[A-Z0-9]`` (Quay's format, about 331 bits) drawn with the
+``secrets`` module. Only their bcrypt hash is stored.
+"""
+
+import secrets
+import string
+from functools import lru_cache
+
+import bcrypt
+
+SECRET_ALPHABET = string.ascii_uppercase + string.digits
+SECRET_LENGTH = 64
+# bcrypt only reads the first 72 bytes; bcrypt 5 raises ValueError beyond them.
+BCRYPT_MAX_BYTES = 72
+
+
+def generate_secret() -> str:
+    """Return a new random secret of 64 characters from [A-Z0-9]."""
+    return "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LENGTH))
+
+
+def hash_secret(secret: str, cost: int) -> str:
+    """Return the bcrypt hash of ``secret`` at ``cost`` rounds, as text."""
+    return bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=cost)).decode()
+
+
+@lru_cache(maxsize=None)
+def dummy_hash(cost: int) -> bytes:
+    """Return a fixed bcrypt hash at ``cost``, checked against when no real hash exists.
+
+    Checking against it costs the same time as a real check, so an unknown name cannot be
+    told from a wrong secret by timing.
+    """
+    return bcrypt.hashpw(generate_secret().encode(), bcrypt.gensalt(rounds=cost))
+
+
+def verify_secret(secret: str, hashed: str | bytes | None, cost: int) -> bool:
+    """Return True when ``secret`` matches ``hashed``; False otherwise.
+
+    Always runs exactly one bcrypt check (against a dummy hash when ``hashed`` is None or
+    the secret cannot be checked), so every failure takes the time of a success.
+    bcrypt's comparison is constant time.
+    """
+    candidate = secret.encode("utf-8", "surrogateescape")
+    usable = hashed is not None and len(candidate) <= BCRYPT_MAX_BYTES
+    target = (hashed.encode() if isinstance(hashed, str) else hashed) if usable else dummy_hash(cost)
+    try:
+        matched = bcrypt.checkpw(candidate[:BCRYPT_MAX_BYTES], target)
+    except ValueError:
+        # A malformed stored hash: treat as no match rather than leaking an error.
+        return False
+    return matched and usable

@@ -1,0 +1,100 @@
+"""Plain records returned by the store. None of them holds a secret in its repr."""
+
+from dataclasses import dataclass, field
+
+from .permissions import Role
+
+
+@dataclass(frozen=True)
+class Namespace:
+    id: int
+    name: str
+    kind: str
+    created: float
+
+
+@dataclass(frozen=True)
+class Robot:
+    id: int
+    namespace_id: int
+    namespace: str
+    shortname: str
+    description: str
+    unstructured_metadata: dict
+    created: float
+    last_accessed: float | None
+
+    @property
+    def username(self) -> str:
+        return f"{self.namespace}+{self.shortname}"
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """A stored secret's metadata (never the secret or its hash)."""
+
+    id: int
+    created: float
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    """A robot with the clear secret just created for it; returned only by create and regenerate."""
+
+    robot: Robot
+    secret_id: int
+    created: float
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Repository:
+    id: int
+    namespace_id: int
+    namespace: str
+    name: str
+    visibility: str
+    description: str
+    created: float
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def is_public(self) -> bool:
+        return self.visibility == "public"
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A robot's role on one repository, or on its whole namespace (``repository`` None)."""
+
+    robot: str
+    namespace: str
+    repository: str | None
+    role: Role
+    is_public: bool = False
+
+    @property
+    def target(self) -> str:
+        return f"{self.namespace}/{self.repository}" if self.repository else self.namespace
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a token request comes from: a robot, or nobody (anonymous)."""
+
+    kind: str
+    username: str = ""
+    robot_id: int | None = None
+    namespace_id: int | None = None
+    secret_id: int | None = None
+
+    @property
+    def is_robot(self) -> bool:
+        return self.kind == "robot"
+
+
+ANONYMOUS = Principal(kind="anonymous")

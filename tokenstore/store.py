@@ -1,0 +1,519 @@
+"""The store: namespaces, robots, secrets, repositories, permissions; authenticate and authorize.
+
+Synchronous by design; the gateway calls it from worker threads so that SQLite and bcrypt
+never run on the event loop. Every method that changes several rows does so in one
+transaction, so a failure leaves nothing half-written.
+"""
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from . import hashing
+from .database import ThreadLocalDatabase, initialise
+from .errors import (
+    AlreadyExists,
+    GrantOutsideNamespace,
+    InvalidCredentials,
+    NameInvalid,
+    NamespaceNotFound,
+    PermissionNotFound,
+    RepositoryNotFound,
+    RobotNotFound,
+)
+from .models import ANONYMOUS, IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
+from .names import check_namespace, parse_repository_name, parse_robot_name
+from .permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, parse_role, strongest
+
+log = logging.getLogger(__name__)
+
+# last_accessed is written at most once per robot per this many seconds: a CI fleet's
+# token requests must not turn into a stream of writes.
+LAST_ACCESSED_INTERVAL = 60.0
+DESCRIPTION_MAX = 255
+NAMESPACE_KINDS = ("organization", "user")
+VISIBILITIES = ("public", "private")
+
+_ROBOT_COLUMNS = """r.id, r.namespace_id, n.name AS namespace, r.shortname, r.description,
+    r.unstructured_metadata, r.created, r.last_accessed"""
+_REPO_COLUMNS = "p.id, p.namespace_id, n.name AS namespace, p.name, p.visibility, p.description, p.created"
+
+
+class Store:
+    """Robot accounts and their rights, kept in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, bcrypt_cost: int = 12, clock: Callable[[], float] = time.time):
+        self.path = Path(path)
+        self.bcrypt_cost = bcrypt_cost
+        self.clock = clock
+        initialise(self.path)
+        self._dbs = ThreadLocalDatabase(self.path)
+
+    @property
+    def db(self):
+        """This thread's sqlite-utils Database."""
+        return self._dbs.get()
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        self._dbs.close_all()
+
+    def ping(self) -> None:
+        """Read from the database; raises sqlite3.Error when it is unreadable."""
+        self.db.execute("SELECT count(*) FROM namespaces").fetchone()
+
+    # -- namespaces -------------------------------------------------------------------
+
+    def create_namespace(self, name: str, kind: str = "organization") -> Namespace:
+        """Create a namespace (an organization or a user's own).
+
+        Returns the Namespace; raises NameInvalid for a bad name or kind, AlreadyExists when
+        a live namespace has that name.
+        """
+        check_namespace(name)
+        if kind not in NAMESPACE_KINDS:
+            raise NameInvalid(f"invalid namespace kind {kind!r}: use organization or user")
+        now = self.clock()
+        try:
+            cursor = self.db.execute(
+                "INSERT INTO namespaces (name, kind, created) VALUES (?, ?, ?)", [name, kind, now]
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"namespace {name!r} already exists") from None
+        return Namespace(cursor.lastrowid, name, kind, now)
+
+    def get_namespace(self, name: str) -> Namespace:
+        """Return the live namespace ``name``; raises NamespaceNotFound."""
+        row = self.db.execute(
+            "SELECT id, name, kind, created FROM namespaces WHERE name = ? AND deleted_at IS NULL", [name]
+        ).fetchone()
+        if row is None:
+            raise NamespaceNotFound(f"namespace {name!r} does not exist")
+        return Namespace(*row)
+
+    def list_namespaces(self, kind: str | None = None) -> list[Namespace]:
+        """Return the live namespaces, optionally of one kind, ordered by name."""
+        sql = "SELECT id, name, kind, created FROM namespaces WHERE deleted_at IS NULL"
+        params: list = []
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        return [Namespace(*row) for row in self.db.execute(sql + " ORDER BY name", params)]
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete a namespace with its robots, secrets and repositories, effective at once.
+
+        The rows stay until the collector runs, but nothing of the namespace authenticates
+        or authorizes from this call on. Raises NamespaceNotFound.
+        """
+        namespace = self.get_namespace(name)
+        now = self.clock()
+        with self.db.atomic():
+            self.db.execute("UPDATE namespaces SET deleted_at = ? WHERE id = ?", [now, namespace.id])
+            self.db.execute(
+                "UPDATE robots SET deleted_at = ? WHERE namespace_id = ? AND deleted_at IS NULL", [now, namespace.id]
+            )
+            self.db.execute(
+                "UPDATE repositories SET deleted_at = ? WHERE namespace_id = ? AND deleted_at IS NULL",
+                [now, namespace.id],
+            )
+
+    # -- robots -----------------------------------------------------------------------
+
+    def create_robot(
+        self, username: str, description: str = "", unstructured_metadata: dict | None = None
+    ) -> IssuedSecret:
+        """Create robot ``namespace+shortname`` with a fresh secret.
+
+        Returns an IssuedSecret carrying the clear secret (the only time it is available).
+        Raises NameInvalid, NamespaceNotFound, or AlreadyExists when the robot exists.
+        """
+        name = parse_robot_name(username)
+        description = _check_description(description)
+        metadata = json.dumps(unstructured_metadata or {})
+        namespace = self.get_namespace(name.namespace)
+        secret = hashing.generate_secret()
+        hashed = hashing.hash_secret(secret, self.bcrypt_cost)
+        now = self.clock()
+        try:
+            with self.db.atomic():
+                robot_id = self.db.execute(
+                    "INSERT INTO robots (namespace_id, shortname, description, unstructured_metadata, created)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [namespace.id, name.shortname, description, metadata, now],
+                ).lastrowid
+                secret_id = self._insert_secret(robot_id, hashed, now)
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"robot {username!r} already exists") from None
+        return IssuedSecret(self.get_robot(username), secret_id, now, secret)
+
+    def get_robot(self, username: str) -> Robot:
+        """Return the live robot ``namespace+shortname``; raises NameInvalid or RobotNotFound."""
+        name = parse_robot_name(username)
+        row = self.db.execute(
+            f"SELECT {_ROBOT_COLUMNS} FROM robots r JOIN namespaces n ON n.id = r.namespace_id"
+            " WHERE n.name = ? AND r.shortname = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL",
+            [name.namespace, name.shortname],
+        ).fetchone()
+        if row is None:
+            raise RobotNotFound(f"robot {username!r} does not exist")
+        return _robot(row)
+
+    def list_robots(self, namespace: str, limit: int | None = None) -> list[Robot]:
+        """Return the live robots of ``namespace`` ordered by shortname; raises NamespaceNotFound."""
+        ns = self.get_namespace(namespace)
+        sql = (
+            f"SELECT {_ROBOT_COLUMNS} FROM robots r JOIN namespaces n ON n.id = r.namespace_id"
+            " WHERE r.namespace_id = ? AND r.deleted_at IS NULL ORDER BY r.shortname"
+        )
+        params: list = [ns.id]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_robot(row) for row in self.db.execute(sql, params)]
+
+    def update_robot(self, username: str, *, description: str | None = None, unstructured_metadata: dict | None = None) -> Robot:
+        """Change a robot's description and/or metadata; returns the updated Robot.
+
+        Raises NameInvalid or RobotNotFound.
+        """
+        robot = self.get_robot(username)
+        if description is not None:
+            self.db.execute("UPDATE robots SET description = ? WHERE id = ?", [_check_description(description), robot.id])
+        if unstructured_metadata is not None:
+            self.db.execute(
+                "UPDATE robots SET unstructured_metadata = ? WHERE id = ?", [json.dumps(unstructured_metadata), robot.id]
+            )
+        return self.get_robot(username)
+
+    def regenerate_secret(self, username: str, *, grace_seconds: float = 0, expires_at: float | None = None) -> IssuedSecret:
+        """Replace the robot's secret with a new one.
+
+        The previous secrets stop working at once, or after ``grace_seconds``. Returns the
+        IssuedSecret with the new clear secret. Raises NameInvalid or RobotNotFound.
+        """
+        robot = self.get_robot(username)
+        secret = hashing.generate_secret()
+        hashed = hashing.hash_secret(secret, self.bcrypt_cost)
+        now = self.clock()
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE robot_secrets SET revoked_at = ? WHERE robot_id = ?"
+                " AND (revoked_at IS NULL OR revoked_at > ?)",
+                [now + max(0.0, grace_seconds), robot.id, now + max(0.0, grace_seconds)],
+            )
+            secret_id = self._insert_secret(robot.id, hashed, now, expires_at)
+        return IssuedSecret(robot, secret_id, now, secret)
+
+    def list_secrets(self, username: str) -> list[SecretInfo]:
+        """Return the robot's secrets that still authenticate, newest first (no hashes)."""
+        robot = self.get_robot(username)
+        now = self.clock()
+        rows = self.db.execute(
+            "SELECT id, created, coalesce(min(expires_at, revoked_at), expires_at, revoked_at)"
+            " FROM robot_secrets WHERE robot_id = ? AND (revoked_at IS NULL OR revoked_at > ?)"
+            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id DESC",
+            [robot.id, now, now],
+        )
+        return [SecretInfo(*row) for row in rows]
+
+    def delete_robot(self, username: str) -> None:
+        """Delete a robot; its secrets and permissions stop working at once.
+
+        Raises NameInvalid or RobotNotFound.
+        """
+        robot = self.get_robot(username)
+        self.db.execute("UPDATE robots SET deleted_at = ? WHERE id = ?", [self.clock(), robot.id])
+
+    def _insert_secret(self, robot_id: int, hashed: str, now: float, expires_at: float | None = None) -> int:
+        return self.db.execute(
+            "INSERT INTO robot_secrets (robot_id, hash, created, expires_at) VALUES (?, ?, ?, ?)",
+            [robot_id, hashed, now, expires_at],
+        ).lastrowid
+
+    # -- repositories -----------------------------------------------------------------
+
+    def create_repository(self, full_name: str, visibility: str = "private", description: str = "") -> Repository:
+        """Create repository ``namespace/name``.
+
+        Returns the Repository; raises NameInvalid, NamespaceNotFound or AlreadyExists.
+        """
+        name = parse_repository_name(full_name)
+        if visibility not in VISIBILITIES:
+            raise NameInvalid(f"invalid visibility {visibility!r}: use public or private")
+        namespace = self.get_namespace(name.namespace)
+        try:
+            self.db.execute(
+                "INSERT INTO repositories (namespace_id, name, visibility, description, created) VALUES (?, ?, ?, ?, ?)",
+                [namespace.id, name.name, visibility, _check_description(description, limit=4096), self.clock()],
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"repository {full_name!r} already exists") from None
+        return self.get_repository(full_name)
+
+    def get_repository(self, full_name: str) -> Repository:
+        """Return the live repository ``namespace/name``; raises NameInvalid or RepositoryNotFound."""
+        repository = self._find_repository(full_name)
+        if repository is None:
+            raise RepositoryNotFound(f"repository {full_name!r} does not exist")
+        return repository
+
+    def list_repositories(self, namespace: str) -> list[Repository]:
+        """Return the live repositories of ``namespace``; raises NamespaceNotFound."""
+        ns = self.get_namespace(namespace)
+        rows = self.db.execute(
+            f"SELECT {_REPO_COLUMNS} FROM repositories p JOIN namespaces n ON n.id = p.namespace_id"
+            " WHERE p.namespace_id = ? AND p.deleted_at IS NULL ORDER BY p.name",
+            [ns.id],
+        )
+        return [Repository(*row) for row in rows]
+
+    def set_visibility(self, full_name: str, visibility: str) -> Repository:
+        """Make a repository public or private; returns it. Raises NameInvalid or RepositoryNotFound."""
+        if visibility not in VISIBILITIES:
+            raise NameInvalid(f"invalid visibility {visibility!r}: use public or private")
+        repository = self.get_repository(full_name)
+        self.db.execute("UPDATE repositories SET visibility = ? WHERE id = ?", [visibility, repository.id])
+        return self.get_repository(full_name)
+
+    def delete_repository(self, full_name: str) -> None:
+        """Delete a repository; grants on it stop at once. Raises NameInvalid or RepositoryNotFound."""
+        repository = self.get_repository(full_name)
+        self.db.execute("UPDATE repositories SET deleted_at = ? WHERE id = ?", [self.clock(), repository.id])
+
+    def _find_repository(self, full_name: str) -> Repository | None:
+        name = parse_repository_name(full_name)
+        row = self.db.execute(
+            f"SELECT {_REPO_COLUMNS} FROM repositories p JOIN namespaces n ON n.id = p.namespace_id"
+            " WHERE n.name = ? AND p.name = ? AND p.deleted_at IS NULL AND n.deleted_at IS NULL",
+            [name.namespace, name.name],
+        ).fetchone()
+        return Repository(*row) if row else None
+
+    # -- permissions ------------------------------------------------------------------
+
+    def grant(self, username: str, target: str, role: str | Role) -> Permission:
+        """Give a robot ``role`` on ``target``: ``ns/repo`` (one repository) or ``ns`` (all of it).
+
+        Replaces any role the robot had on that target. Returns the Permission. Raises
+        NameInvalid, RobotNotFound, RepositoryNotFound, or GrantOutsideNamespace when the
+        target is not in the robot's own namespace.
+        """
+        role = parse_role(role)
+        robot = self.get_robot(username)
+        repository = self._grant_target(robot, target)
+        now = self.clock()
+        with self.db.atomic():
+            self._delete_permission(robot.id, repository)
+            self.db.execute(
+                "INSERT INTO permissions (robot_id, namespace_id, repository_id, role, created) VALUES (?, ?, ?, ?, ?)",
+                [robot.id, robot.namespace_id, repository.id if repository else None, role.value, now],
+            )
+        return Permission(
+            robot.username, robot.namespace, repository.name if repository else None, role,
+            bool(repository and repository.is_public),
+        )
+
+    def revoke(self, username: str, target: str) -> None:
+        """Remove a robot's role on ``target``.
+
+        Raises NameInvalid, RobotNotFound, RepositoryNotFound, GrantOutsideNamespace, or
+        PermissionNotFound when the robot had no role there.
+        """
+        robot = self.get_robot(username)
+        repository = self._grant_target(robot, target)
+        if self._delete_permission(robot.id, repository) == 0:
+            raise PermissionNotFound(f"robot {username!r} has no permission on {target!r}")
+
+    def get_permission(self, username: str, target: str) -> Permission:
+        """Return the robot's role on ``target``; raises PermissionNotFound when it has none."""
+        robot = self.get_robot(username)
+        repository = self._grant_target(robot, target)
+        for permission in self.list_permissions(username):
+            if permission.repository == (repository.name if repository else None):
+                return permission
+        raise PermissionNotFound(f"robot {username!r} has no permission on {target!r}")
+
+    def list_permissions(self, username: str) -> list[Permission]:
+        """Return every live grant of the robot, namespace-wide first, then by repository."""
+        robot = self.get_robot(username)
+        rows = self.db.execute(
+            "SELECT p.name, p.visibility, g.role FROM permissions g"
+            " LEFT JOIN repositories p ON p.id = g.repository_id"
+            " WHERE g.robot_id = ? AND (g.repository_id IS NULL OR p.deleted_at IS NULL)"
+            " ORDER BY g.repository_id IS NOT NULL, p.name",
+            [robot.id],
+        )
+        return [
+            Permission(robot.username, robot.namespace, repo_name, Role(role), visibility == "public")
+            for repo_name, visibility, role in rows
+        ]
+
+    def list_repository_permissions(self, full_name: str) -> list[Permission]:
+        """Return every live robot's role on one repository (namespace-wide grants not included)."""
+        repository = self.get_repository(full_name)
+        rows = self.db.execute(
+            "SELECT r.shortname, g.role FROM permissions g JOIN robots r ON r.id = g.robot_id"
+            " WHERE g.repository_id = ? AND r.deleted_at IS NULL ORDER BY r.shortname",
+            [repository.id],
+        )
+        return [
+            Permission(f"{repository.namespace}+{short}", repository.namespace, repository.name, Role(role), repository.is_public)
+            for short, role in rows
+        ]
+
+    def _grant_target(self, robot: Robot, target: str) -> Repository | None:
+        """Resolve a grant target to a repository (None for the whole namespace)."""
+        if "/" in target:
+            namespace = parse_repository_name(target).namespace
+        else:
+            namespace = check_namespace(target)
+        if namespace != robot.namespace:
+            raise GrantOutsideNamespace(
+                f"robot {robot.username!r} can only be granted rights inside namespace {robot.namespace!r}"
+            )
+        return self.get_repository(target) if "/" in target else None
+
+    def _delete_permission(self, robot_id: int, repository: Repository | None) -> int:
+        if repository is None:
+            sql, params = "DELETE FROM permissions WHERE robot_id = ? AND repository_id IS NULL", [robot_id]
+        else:
+            sql, params = "DELETE FROM permissions WHERE robot_id = ? AND repository_id = ?", [robot_id, repository.id]
+        return self.db.execute(sql, params).rowcount
+
+    # -- the two core questions -------------------------------------------------------
+
+    def authenticate(self, username: str, secret: str) -> Principal:
+        """Check a robot's secret against its bcrypt hashes.
+
+        Returns the robot's Principal. Raises InvalidCredentials for an unknown or deleted
+        robot, a wrong, revoked, expired or over-long secret; every case runs the same
+        number of bcrypt checks (one per live secret, at least one), so they cannot be told
+        apart by timing or message.
+        """
+        now = self.clock()
+        robot_row = None
+        try:
+            name = parse_robot_name(username)
+        except NameInvalid:
+            name = None
+        if name is not None:
+            robot_row = self.db.execute(
+                "SELECT r.id, r.namespace_id, r.last_accessed FROM robots r JOIN namespaces n ON n.id = r.namespace_id"
+                " WHERE n.name = ? AND r.shortname = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL",
+                [name.namespace, name.shortname],
+            ).fetchone()
+        candidates = []
+        if robot_row is not None:
+            candidates = self.db.execute(
+                "SELECT id, hash, expires_at FROM robot_secrets WHERE robot_id = ?"
+                " AND (revoked_at IS NULL OR revoked_at > ?) ORDER BY id DESC",
+                [robot_row[0], now],
+            ).fetchall()
+        matched = None
+        expired_match = False
+        for secret_id, hashed, expires_at in candidates or [(None, None, None)]:
+            if hashing.verify_secret(secret, hashed, self.bcrypt_cost):
+                if expires_at is not None and expires_at <= now:
+                    expired_match = True
+                    continue
+                matched = secret_id
+                break
+        if matched is None:
+            if expired_match:
+                raise InvalidCredentials(f"the secret of robot {username} has expired: regenerate it", reason="expired")
+            raise InvalidCredentials()
+        robot_id, namespace_id, last_accessed = robot_row
+        self._touch(robot_id, last_accessed, now)
+        return Principal(kind="robot", username=username, robot_id=robot_id, namespace_id=namespace_id, secret_id=matched)
+
+    def confirm(self, principal: Principal) -> bool:
+        """Return True while the principal's robot, namespace and secret are all still live.
+
+        One indexed query, used to re-check an earlier verification without bcrypt; records
+        the robot's use like ``authenticate`` does.
+        """
+        now = self.clock()
+        row = self.db.execute(
+            "SELECT r.last_accessed FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
+            " JOIN namespaces n ON n.id = r.namespace_id"
+            " WHERE s.id = ? AND r.id = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL"
+            " AND (s.revoked_at IS NULL OR s.revoked_at > ?) AND (s.expires_at IS NULL OR s.expires_at > ?)",
+            [principal.secret_id, principal.robot_id, now, now],
+        ).fetchone()
+        if row is None:
+            return False
+        self._touch(principal.robot_id, row[0], now)
+        return True
+
+    def authorize(self, principal: Principal, resource: Resource, actions: Iterable[str]) -> frozenset[str]:
+        """Return the subset of ``actions`` the principal may perform on ``resource``.
+
+        Deny by default: unknown types, names outside the rules, other namespaces and
+        missing grants yield an empty set. Anonymous callers (and everyone else) may pull
+        public repositories. A push to a repository that does not exist yet creates it,
+        private, when the robot holds write or admin on the namespace.
+        """
+        requested = frozenset(actions)
+        if resource.type != "repository" or not requested:
+            return frozenset()
+        try:
+            name = parse_repository_name(resource.name)
+        except NameInvalid:
+            return frozenset()
+        repository = self._find_repository(resource.name)
+        allowed = set(PUBLIC_ACTIONS) if repository is not None and repository.is_public else set()
+        if principal.is_robot:
+            role = self._role_for(principal, name.namespace, repository)
+            if role is not None:
+                allowed |= ROLE_ACTIONS[role]
+                if repository is None and "push" in requested and "push" in ROLE_ACTIONS[role]:
+                    self._create_pushed_repository(resource.name)
+        return requested & frozenset(allowed)
+
+    def _role_for(self, principal: Principal, namespace: str, repository: Repository | None) -> Role | None:
+        """Return the robot's strongest role on a repository (or on a not-yet-existing one)."""
+        ns_row = self.db.execute(
+            "SELECT id FROM namespaces WHERE name = ? AND deleted_at IS NULL", [namespace]
+        ).fetchone()
+        if ns_row is None or ns_row[0] != principal.namespace_id:
+            return None
+        rows = self.db.execute(
+            "SELECT role FROM permissions WHERE robot_id = ? AND (repository_id IS NULL OR repository_id = ?)",
+            [principal.robot_id, repository.id if repository else -1],
+        )
+        return strongest(Role(row[0]) for row in rows)
+
+    def _create_pushed_repository(self, full_name: str) -> None:
+        try:
+            self.create_repository(full_name, "private")
+        except AlreadyExists:
+            pass  # a concurrent push created it first
+
+    def _touch(self, robot_id: int, last_accessed: float | None, now: float) -> None:
+        """Record the robot's use, throttled; a busy database never fails the login."""
+        if last_accessed is not None and now - last_accessed < LAST_ACCESSED_INTERVAL:
+            return
+        try:
+            self.db.execute(
+                "UPDATE robots SET last_accessed = ? WHERE id = ? AND (last_accessed IS NULL OR last_accessed <= ?)",
+                [now, robot_id, now - LAST_ACCESSED_INTERVAL],
+            )
+        except sqlite3.OperationalError as exc:
+            log.warning("could not record last_accessed of robot id %s: %s", robot_id, exc)
+
+
+def _robot(row) -> Robot:
+    id_, namespace_id, namespace, shortname, description, metadata, created, last_accessed = row
+    return Robot(id_, namespace_id, namespace, shortname, description, json.loads(metadata or "{}"), created, last_accessed)
+
+
+def _check_description(description: str, limit: int = DESCRIPTION_MAX) -> str:
+    if not isinstance(description, str):
+        raise NameInvalid("description must be a string")
+    if len(description) > limit:
+        raise NameInvalid(f"description is {len(description)} characters long; at most {limit} are allowed")
+    return description
