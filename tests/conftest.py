@@ -1,0 +1,60 @@
+"""Fixtures shared by every test: a store with a controllable clock, configs, an app client."""
+
+import pytest
+
+from gateway import keys
+from gateway.app import create_app
+from gateway.config import Config
+from tokenstore import Store
+
+FAST_BCRYPT_COST = 4
+SERVICE = "regauth-test"
+ISSUER = "regauth-test-issuer"
+
+
+class FakeClock:
+    """A clock the tests move by hand: ``clock.advance(seconds)``."""
+
+    def __init__(self, start: float = 1_800_000_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path, clock) -> Store:
+    store = Store(tmp_path / "regauth.db", bcrypt_cost=FAST_BCRYPT_COST, clock=clock)
+    yield store
+    store.close()
+
+
+def make_config(data_dir, **overrides) -> Config:
+    """Return a Config for tests, with fast bcrypt and the test service names."""
+    flags = {
+        "data_dir": str(data_dir), "service": SERVICE, "issuer": ISSUER,
+        "realm": "http://127.0.0.1:8080/token", "bcrypt_cost": str(FAST_BCRYPT_COST),
+    }
+    flags.update({key: str(value) for key, value in overrides.items()})
+    return Config.load(flags, environ={})
+
+
+@pytest.fixture
+def config(tmp_path) -> Config:
+    config = make_config(tmp_path)
+    keys.generate(config.key_path, config.certificate_path, config.signing_alg)
+    return config
+
+
+@pytest.fixture
+async def client(aiohttp_client, config, store):
+    """An aiohttp test client for the app, on the ``store`` fixture."""
+    return await aiohttp_client(create_app(config, store=store))

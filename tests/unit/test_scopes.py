@@ -1,0 +1,69 @@
+"""The scope grammar: type[(class)]:name:actions, names with host:port and slashes."""
+
+import pytest
+
+from gateway.scopes import MAX_SCOPES, Scope, ScopeError, parse_scope, parse_scopes
+from tokenstore import Resource
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("repository:myorg/app:pull", Scope(Resource("repository", "myorg/app"), ("pull",))),
+        ("repository:myorg/app:pull,push", Scope(Resource("repository", "myorg/app"), ("pull", "push"))),
+        ("repository:myorg/team/app:push,pull", Scope(Resource("repository", "myorg/team/app"), ("push", "pull"))),
+        ("repository:localhost:5000/myorg/app:pull", Scope(Resource("repository", "localhost:5000/myorg/app"), ("pull",))),
+        ("repository:127.0.0.1:8080/a/b/c:*", Scope(Resource("repository", "127.0.0.1:8080/a/b/c"), ("*",))),
+        ("repository:myorg/app:delete", Scope(Resource("repository", "myorg/app"), ("delete",))),
+        ("registry:catalog:*", Scope(Resource("registry", "catalog"), ("*",))),
+        ("repository(plugin):myorg/app:pull", Scope(Resource("repository", "myorg/app"), ("pull",))),
+        ("repository:myorg/app:pull,pull", Scope(Resource("repository", "myorg/app"), ("pull",))),
+    ],
+)
+def test_valid_scopes_parse(text, expected):
+    assert parse_scope(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "repository",
+        "repository:myorg/app",
+        "repository::pull",
+        "Repository:myorg/app:pull",
+        "repository:myorg/app:PULL",
+        "repository:myorg/app:pull;rm",
+        "repository:myorg/app:pull,",
+        "repository:my\torg/app:pull",
+        "repository:my\x00org/app:pull",
+        "repo(sitory:myorg/app:pull",
+        "repository:" + "a" * 600 + ":pull",
+    ],
+)
+def test_junk_scopes_are_refused(text):
+    with pytest.raises(ScopeError):
+        parse_scope(text)
+
+
+def test_several_scopes_in_one_value_and_repeated_values():
+    scopes = parse_scopes(["repository:a/b:pull,push repository:a/c:pull", "repository:a/d:pull"])
+    assert [s.resource.name for s in scopes] == ["a/b", "a/c", "a/d"]
+
+
+def test_scopes_on_the_same_resource_are_merged():
+    scopes = parse_scopes(["repository:a/b:pull", "repository:a/b:push"])
+    assert scopes == [Scope(Resource("repository", "a/b"), ("pull", "push"))]
+
+
+def test_extra_spaces_are_ignored():
+    assert len(parse_scopes(["  repository:a/b:pull   repository:a/c:pull "])) == 2
+
+
+def test_too_many_scopes_are_refused():
+    with pytest.raises(ScopeError, match="too many scopes"):
+        parse_scopes([" ".join(f"repository:a/r{i}:pull" for i in range(MAX_SCOPES + 1))])
+
+
+def test_no_scope_is_an_empty_list():
+    assert parse_scopes([]) == []
