@@ -1,0 +1,139 @@
+"""The shipped nginx.conf and the generated registry config wire the parts together: paths
+reach the right upstream, and the registry sends clients to regauth through nginx."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from e2e_stack import NGINX_CONF, SERVICE, Stack, render_nginx_conf
+from e2e_support import HttpReply, free_port, http_get, run
+
+# Paths whose answers are the same on every request, compared byte for byte.
+REGAUTH_API_PATHS = [
+    "/token",
+    "/healthz",
+    "/.well-known/jwks.json",
+    "/api/v1/organization/nobody/robots",
+    "/oauth2/federation/robot/token",
+]
+# The web UI's pages may carry per-request values (form tokens), so only their status,
+# type and redirect target are compared.
+REGAUTH_UI_PATHS = ["/", "/ui/page-that-does-not-exist"]
+
+
+def _fetch_both(stack: Stack, path: str) -> tuple[HttpReply, HttpReply, str]:
+    """GET ``path`` through nginx and from regauth directly; return both replies and
+    regauth's direct host:port."""
+    direct_host = f"127.0.0.1:{stack.regauth_port}"
+    return http_get(f"http://{stack.host}{path}"), http_get(f"http://{direct_host}{path}"), direct_host
+
+
+def _assert_same_head(stack: Stack, via_nginx: HttpReply, direct: HttpReply, direct_host: str) -> None:
+    assert via_nginx.status == direct.status
+    assert via_nginx.headers.get("Content-Type") == direct.headers.get("Content-Type")
+    location = direct.headers.get("Location")
+    if location is not None:
+        assert via_nginx.headers.get("Location") == location.replace(direct_host, stack.host)
+    # Every answer of the registry carries this header, none of regauth's.
+    assert "Docker-Distribution-Api-Version" not in via_nginx.headers
+
+
+@pytest.mark.parametrize("path", REGAUTH_API_PATHS)
+def test_nginx_sends_regauths_api_paths_to_regauth(stack: Stack, path: str) -> None:
+    """Through nginx, each path answers as regauth itself does, byte for byte, except for the
+    address: any URL regauth builds names the host the client used, which nginx forwards."""
+    via_nginx, direct, direct_host = _fetch_both(stack, path)
+    _assert_same_head(stack, via_nginx, direct, direct_host)
+    assert direct_host.encode() not in via_nginx.body
+    assert via_nginx.body == direct.body.replace(direct_host.encode(), stack.host.encode())
+
+
+@pytest.mark.parametrize("path", REGAUTH_UI_PATHS)
+def test_nginx_sends_the_ui_to_regauth(stack: Stack, path: str) -> None:
+    via_nginx, direct, direct_host = _fetch_both(stack, path)
+    _assert_same_head(stack, via_nginx, direct, direct_host)
+    assert direct_host.encode() not in via_nginx.body
+
+
+@pytest.mark.parametrize("path", ["/v2/", "/v2/_catalog", "/v2/some/repo/tags/list"])
+def test_nginx_sends_v2_to_the_registry(stack: Stack, path: str) -> None:
+    via_nginx = http_get(f"http://{stack.host}{path}")
+    direct = http_get(f"http://127.0.0.1:{stack.registry_port}{path}")
+    assert via_nginx.status == direct.status == 401
+    assert via_nginx.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+
+
+def test_registry_challenge_sends_clients_to_regauth_through_nginx(stack: Stack) -> None:
+    reply = http_get(f"http://{stack.host}/v2/")
+    challenge = reply.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert f'realm="{stack.realm}"' in challenge
+    assert f'service="{SERVICE}"' in challenge
+
+
+def test_health_and_public_keys_are_reachable_through_nginx(stack: Stack) -> None:
+    assert http_get(f"http://{stack.host}/healthz").status == 200
+    jwks = http_get(f"http://{stack.host}/.well-known/jwks.json")
+    assert jwks.status == 200
+    keys = json.loads(jwks.body)["keys"]
+    assert keys and all("kty" in key and "kid" in key for key in keys)
+
+
+def _uncomment_tls_server(conf: str) -> str:
+    """Return ``conf`` with its commented-out TLS ``server`` block switched on."""
+    lines = conf.splitlines()
+    start = lines.index("    # server {")
+    end = next(i for i in range(start, len(lines)) if lines[i] == "    # }")
+    for i in range(start, end + 1):
+        lines[i] = re.sub(r"^    #( |$)", "    ", lines[i])
+    return "\n".join(lines) + "\n"
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """Write a throwaway certificate and key for 127.0.0.1; return their paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
+    return cert_path, key_path
+
+
+def test_shipped_tls_server_block_is_valid_once_uncommented(tmp_path: Path) -> None:
+    """The commented-out TLS server must stay a working template: switched on with real
+    certificate paths, nginx accepts the whole file."""
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        pytest.skip("nginx is not installed (not found on PATH)")
+    cert, key = _self_signed(tmp_path)
+    conf_text = _uncomment_tls_server(NGINX_CONF.read_text())
+    assert "listen 443 ssl;" in conf_text
+    conf_text = (
+        conf_text.replace("listen 443 ssl;", f"listen 127.0.0.1:{free_port()} ssl;")
+        .replace("/etc/ssl/regauth/fullchain.pem", str(cert))
+        .replace("/etc/ssl/regauth/privkey.pem", str(key))
+    )
+    conf = render_nginx_conf(tmp_path / "nginx", free_port(), free_port(), free_port(), conf_text)
+    checked = run([nginx, "-t", "-p", str(conf.parent), "-c", str(conf), "-e", "stderr"], timeout=30)
+    assert checked.ok, checked
+    assert "test is successful" in checked.stderr
