@@ -64,6 +64,27 @@ def generate(key_path: Path, certificate_path: Path, algorithm: str = "ES256", c
         private_key = ec.generate_private_key(ec.SECP256R1())
     else:
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    # Create the key file with mode 0600 from the start, never world-readable for a moment.
+    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+    os.chmod(key_path, 0o600)
+    return certify(key_path, certificate_path, common_name)
+
+
+def certify(key_path: Path, certificate_path: Path, common_name: str = "regauth") -> SigningKey:
+    """Write a self-signed certificate, valid CERTIFICATE_YEARS, for the key at ``key_path``.
+
+    Returns the loaded SigningKey; raises KeyError_ when the key cannot be read.
+    """
+    try:
+        private_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise KeyError_(f"cannot read signing key {key_path}: {exc.__class__.__name__}") from None
     now = datetime.datetime.now(datetime.timezone.utc)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     certificate = (
@@ -80,15 +101,6 @@ def generate(key_path: Path, certificate_path: Path, algorithm: str = "ES256", c
         )
         .sign(private_key, hashes.SHA256())
     )
-    pem = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    # Create the key file with mode 0600 from the start, never world-readable for a moment.
-    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
-    os.chmod(key_path, 0o600)
     certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return load(key_path, certificate_path)
 
