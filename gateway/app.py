@@ -10,8 +10,15 @@ from . import keys
 from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
 from .credential_cache import CredentialChecker
 from .errors import error_middleware
+from .federation_exchange import exchange as federation_exchange
+from .federation_exchange import open_verifier
+from .api.routes import add_routes as add_api_routes
+from .api.federation import add_routes as add_federation_routes
+from .gc_schedule import gc_schedule
 from .offload import Offload
 from .token_endpoint import get_token
+from .token_grants import post_token
+from .ui import add_routes as add_ui_routes
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +35,16 @@ def create_app(config, *, store: Store | None = None) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
     app.cleanup_ctx.append(_resources(store))
+    app.cleanup_ctx.append(open_verifier)
     app.router.add_get("/token", get_token)
+    app.router.add_post("/token", post_token)
+    app.router.add_get("/oauth2/federation/robot/token", federation_exchange)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/.well-known/jwks.json", jwks)
+    app.cleanup_ctx.append(gc_schedule)
+    add_api_routes(app)
+    add_federation_routes(app)
+    add_ui_routes(app)
     return app
 
 
@@ -39,7 +53,7 @@ def _resources(given_store: Store | None):
         config = app[CONFIG]
         app[SIGNING_KEY] = keys.load(config.key_path, config.certificate_path)
         store = given_store or Store(config.database_path, bcrypt_cost=config.bcrypt_cost)
-        offload = Offload()
+        offload = Offload(store=store)
         app[STORE] = store
         app[OFFLOAD] = offload
         app[CREDENTIALS] = CredentialChecker(store, offload)

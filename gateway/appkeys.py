@@ -8,9 +8,11 @@ from .config import Config
 from .credential_cache import CredentialChecker
 from .keys import SigningKey
 from .offload import Offload
+from .oidc import OIDCVerifier
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 SIGNING_KEY = web.AppKey("signing_key", SigningKey)
 OFFLOAD = web.AppKey("offload", Offload)
 CREDENTIALS = web.AppKey("credentials", CredentialChecker)
+OIDC = web.AppKey("oidc", OIDCVerifier)

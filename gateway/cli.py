@@ -10,11 +10,14 @@ import logging
 import sys
 from collections.abc import Callable
 
-from tokenstore import Store, TokenStoreError
+from tokenstore import NameInvalid, PasswordInvalid, Store, TokenStoreError
+from tokenstore.federation import FederationInvalid
+from tokenstore.secret_lifecycle import LifetimeInvalid
 
 from . import keys
 from .config import SETTINGS, Config, ConfigError
-from .presenters import namespace_json, permission_json, repository_json, robot_json
+from .lifetimes import parse_cli_expiry, parse_duration
+from .presenters import namespace_json, permission_json, quay_date, repository_json, robot_json, secrets_json
 
 EXIT_ERROR = 1
 
@@ -39,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     command(commands, "registry-config", cmd_registry_config, "print the registry's auth: token: configuration")
 
     org = commands.add_parser("org", help="organizations").add_subparsers(dest="org_command", required=True, metavar="ACTION")
-    command(org, "create", cmd_org_create, "create an organization").add_argument("name")
+    org_create = command(org, "create", cmd_org_create, "create an organization")
+    org_create.add_argument("name")
+    org_create.add_argument("--admin", metavar="USER", default=None, help="the user who becomes its first admin")
     command(org, "delete", cmd_org_delete, "delete an organization with its robots and repositories").add_argument("name")
     command(org, "list", cmd_org_list, "list organizations")
 
@@ -48,9 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("robot", metavar="NS+SHORT")
     create.add_argument("--description", default="")
     command(robot, "list", cmd_robot_list, "list a namespace's robots").add_argument("namespace", metavar="NS")
-    command(robot, "show", cmd_robot_show, "show a robot and its permissions").add_argument("robot", metavar="NS+SHORT")
-    command(robot, "regenerate", cmd_robot_regenerate, "replace a robot's secret; prints the new one once").add_argument(
+    create.add_argument("--expires", metavar="WHEN", default=None,
+                        help="the secret stops working after a duration (90d, 12h) or at a time (2030-01-31T12:00:00Z)")
+    command(robot, "show", cmd_robot_show, "show a robot, its live secrets and its permissions").add_argument(
         "robot", metavar="NS+SHORT")
+    regenerate = command(robot, "regenerate", cmd_robot_regenerate, "replace a robot's secret; prints the new one once")
+    regenerate.add_argument("robot", metavar="NS+SHORT")
+    regenerate.add_argument("--grace", metavar="DURATION", default="0",
+                            help="keep the previous secret working this long (300, 15m, 2h; default 0: it stops at once)")
+    regenerate.add_argument("--expires", metavar="WHEN", default=None,
+                            help="the new secret stops working after a duration (90d) or at a time (RFC 3339)")
+    federation = command(robot, "federation", cmd_robot_federation,
+                         "show a robot's keyless (OIDC) federation settings, or replace or clear them")
+    federation.add_argument("robot", metavar="NS+SHORT")
+    change = federation.add_mutually_exclusive_group()
+    change.add_argument("--set", metavar="JSON", default=None,
+                        help='replace them: [{"issuer": "https://...", "subject": "...", "audience": "..."}]')
+    change.add_argument("--clear", action="store_true", help="remove them all")
     command(robot, "delete", cmd_robot_delete, "delete a robot; its secret stops working at once").add_argument(
         "robot", metavar="NS+SHORT")
 
@@ -69,6 +88,32 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = command(commands, "revoke", cmd_revoke, "remove a robot's role on a repository or namespace")
     revoke.add_argument("robot", metavar="NS+SHORT")
     revoke.add_argument("target", metavar="TARGET")
+
+    # Users, organization members, API tokens, garbage collection.
+    add_member = command(org, "add-member", cmd_org_add_member, "add a user to an organization (or change their role)")
+    add_member.add_argument("organization", metavar="ORG")
+    add_member.add_argument("user", metavar="USER")
+    add_member.add_argument("--admin", action="store_true", help="as an admin (default: a plain member)")
+    user = commands.add_parser("user", help="users of the management API").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION")
+    user_create = command(user, "create", cmd_user_create,
+                          "create a user; the password is prompted for, or read as one line from stdin")
+    user_create.add_argument("name")
+    user_create.add_argument("--superuser", action="store_true", help="may manage every namespace")
+    command(user, "list", cmd_user_list, "list users")
+    command(user, "delete", cmd_user_delete, "delete a user with their namespace, robots and API tokens").add_argument(
+        "name")
+    token = commands.add_parser("token", help="API bearer tokens").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION")
+    token_create = command(token, "create", cmd_token_create, "create an API token for a user; prints it once")
+    token_create.add_argument("user", metavar="USER")
+    token_create.add_argument("--expires", metavar="DAYS", type=int, default=None, help="valid for this many days")
+    token_create.add_argument("--description", default="")
+    command(token, "list", cmd_token_list, "list API tokens (never the tokens themselves)").add_argument(
+        "user", metavar="USER", nargs="?", default=None)
+    command(token, "revoke", cmd_token_revoke, "revoke an API token by its id or prefix").add_argument(
+        "token", metavar="ID|PREFIX")
+    command(commands, "gc", cmd_gc, "remove the rows of deleted robots, namespaces and repositories now")
     return parser
 
 
@@ -146,11 +191,16 @@ def cmd_registry_config(config: Config, args) -> int:
 
 
 def cmd_org_create(config, args):
-    _print(namespace_json(_store(config).create_namespace(args.name, "organization")))
+    store = _store(config)
+    namespace = store.create_organization(args.name, admin=args.admin)
+    _audit(store, "org_create", namespace.name, namespace=namespace.name)
+    _print(namespace_json(namespace))
 
 
 def cmd_org_delete(config, args):
-    _store(config).delete_namespace(args.name)
+    store = _store(config)
+    _audit(store, "org_delete", args.name, namespace=args.name)
+    store.delete_namespace(args.name)
     _print({"deleted": args.name})
 
 
@@ -159,7 +209,10 @@ def cmd_org_list(config, args):
 
 
 def cmd_robot_create(config, args):
-    issued = _store(config).create_robot(args.robot, args.description)
+    store = _store(config)
+    expires_at = _lifetime(parse_cli_expiry, args.expires, store.clock()) if args.expires else None
+    issued = store.create_robot_expiring(args.robot, args.description, expires_at=expires_at)
+    _audit(store, "create_robot", issued.robot.namespace, robot=issued.robot.shortname, description=args.description)
     _print(robot_json(issued.robot, issued))
 
 
@@ -171,21 +224,61 @@ def cmd_robot_show(config, args):
     store = _store(config)
     body = robot_json(store.get_robot(args.robot))
     body["permissions"] = [permission_json(p) for p in store.list_permissions(args.robot)]
+    body["secrets"] = secrets_json(store.list_secrets(args.robot))
+    body["federation"] = [f.as_dict() for f in store.list_federations(args.robot)]
     _print(body)
 
 
 def cmd_robot_regenerate(config, args):
-    issued = _store(config).regenerate_secret(args.robot)
-    _print(robot_json(issued.robot, issued))
+    store = _store(config)
+    grace = _lifetime(parse_duration, args.grace)
+    expires_at = _lifetime(parse_cli_expiry, args.expires, store.clock()) if args.expires else None
+    issued = store.rotate_secret(args.robot, grace_seconds=grace, expires_at=expires_at)
+    _audit(store, "regenerate_robot_token", issued.robot.namespace, robot=issued.robot.shortname,
+           grace_seconds=grace, expiration=expires_at)
+    body = robot_json(issued.robot, issued)
+    body["secrets"] = secrets_json(store.list_secrets(args.robot))
+    _print(body)
+
+
+def cmd_robot_federation(config, args):
+    store = _store(config)
+    if args.clear:
+        removed = store.delete_federations(args.robot)
+        namespace, shortname = args.robot.split("+", 1)
+        _audit(store, "delete_robot_federation", namespace, robot=shortname, config=[f.as_dict() for f in removed])
+    elif args.set is not None:
+        try:
+            settings = json.loads(args.set)
+        except ValueError:
+            raise FederationInvalid("--set: not valid JSON") from None
+        federations = store.set_federations(args.robot, settings)
+        namespace, shortname = args.robot.split("+", 1)
+        _audit(store, "create_robot_federation", namespace, robot=shortname, config=[f.as_dict() for f in federations])
+    _print([f.as_dict() for f in store.list_federations(args.robot)])
+
+
+def _lifetime(parse, text, *more):
+    """Parse a --grace or --expires value; a bad one is an error naming what is accepted."""
+    try:
+        return parse(text, *more)
+    except ValueError as exc:
+        raise LifetimeInvalid(str(exc)) from None
 
 
 def cmd_robot_delete(config, args):
-    _store(config).delete_robot(args.robot)
+    store = _store(config)
+    store.delete_robot(args.robot)
+    namespace, _, shortname = args.robot.partition("+")
+    _audit(store, "delete_robot", namespace, robot=shortname)
     _print({"deleted": args.robot})
 
 
 def cmd_repo_create(config, args):
-    _print(repository_json(_store(config).create_repository(args.repository, "public" if args.public else "private")))
+    store = _store(config)
+    repository = store.create_repository(args.repository, "public" if args.public else "private")
+    _audit(store, "create_repo", repository.namespace, repo=repository.name, namespace=repository.namespace)
+    _print(repository_json(repository))
 
 
 def cmd_repo_list(config, args):
@@ -193,14 +286,103 @@ def cmd_repo_list(config, args):
 
 
 def cmd_repo_delete(config, args):
-    _store(config).delete_repository(args.repository)
+    store = _store(config)
+    store.delete_repository(args.repository)
+    namespace, _, name = args.repository.partition("/")
+    _audit(store, "delete_repo", namespace, repo=name, namespace=namespace)
     _print({"deleted": args.repository})
 
 
 def cmd_grant(config, args):
-    _print(permission_json(_store(config).grant(args.robot, args.target, args.role)))
+    store = _store(config)
+    permission = store.grant(args.robot, args.target, args.role)
+    kind = "change_repo_permission" if permission.repository else "change_namespace_permission"
+    _audit(store, kind, permission.namespace, username=args.robot, repo=permission.repository,
+           namespace=permission.namespace, role=permission.role.value)
+    _print(permission_json(permission))
 
 
 def cmd_revoke(config, args):
-    _store(config).revoke(args.robot, args.target)
+    store = _store(config)
+    store.revoke(args.robot, args.target)
+    namespace, slash, name = args.target.partition("/")
+    kind = "delete_repo_permission" if slash else "delete_namespace_permission"
+    _audit(store, kind, namespace, username=args.robot, repo=name or None, namespace=namespace)
     _print({"revoked": {"robot": args.robot, "target": args.target}})
+
+# -- users, organization members, API tokens, garbage collection ----------------------
+
+
+def _audit(store: Store, kind: str, namespace: str, /, **metadata) -> None:
+    """Log a change made from the command line in ``namespace``'s audit log (no performer:
+    whoever can run this command can read the database)."""
+    store.record_event(kind, namespace, metadata={**metadata, "via": "cli"})
+
+
+def _read_password() -> str:
+    """Return a new password: prompted twice on a terminal, else one line from stdin (so
+    that it never appears in the command line or the shell's history)."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat the password: ") != first:
+            raise PasswordInvalid("the passwords do not match")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _user_json(user) -> dict:
+    return {"name": user.username, "superuser": user.superuser, "created": quay_date(user.created)}
+
+
+def _api_token_json(info, now: float) -> dict:
+    return {
+        "id": info.id, "user": info.username, "prefix": info.prefix, "description": info.description,
+        "created": quay_date(info.created), "expires": quay_date(info.expires_at),
+        "revoked": quay_date(info.revoked_at), "last_used": quay_date(info.last_used), "live": info.is_live(now),
+    }
+
+
+def cmd_user_create(config, args):
+    _print(_user_json(_store(config).create_user(args.name, _read_password(), superuser=args.superuser)))
+
+
+def cmd_user_list(config, args):
+    _print([_user_json(user) for user in _store(config).list_users()])
+
+
+def cmd_user_delete(config, args):
+    _store(config).delete_user(args.name)
+    _print({"deleted": args.name})
+
+
+def cmd_org_add_member(config, args):
+    store = _store(config)
+    membership = store.set_member(args.organization, args.user, "admin" if args.admin else "member")
+    _audit(store, "org_set_member", membership.organization, member=membership.username, role=membership.role)
+    _print({"organization": membership.organization, "user": membership.username, "role": membership.role})
+
+
+def cmd_token_create(config, args):
+    store = _store(config)
+    if args.expires is not None and args.expires < 1:
+        raise NameInvalid("--expires: give a number of days of at least 1")
+    expires_at = store.clock() + args.expires * 86400 if args.expires is not None else None
+    issued = store.create_api_token(args.user, expires_at=expires_at, description=args.description)
+    _print({**_api_token_json(issued.info, store.clock()), "token": issued.token})
+
+
+def cmd_token_list(config, args):
+    store = _store(config)
+    now = store.clock()
+    _print([_api_token_json(info, now) for info in store.list_api_tokens(args.user)])
+
+
+def cmd_token_revoke(config, args):
+    store = _store(config)
+    _print(_api_token_json(store.revoke_api_token(args.token), store.clock()))
+
+
+def cmd_gc(config, args):
+    _print({"removed": _store(config).collect_garbage()})

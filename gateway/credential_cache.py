@@ -1,19 +1,25 @@
 """Checking robot credentials without paying bcrypt on every token request.
 
 A CI fleet asks for a token on every push and pull, with the same secret each time. After one
-successful bcrypt check the result is remembered under an HMAC of (username, secret) keyed
-with a random per-process key, so the secret itself is never held. Every hit is still
-confirmed with one indexed query (``Store.confirm``), so a regenerated, expired or deleted
-secret is refused at once, in every process. Identical cold checks running at the same time
-share one bcrypt run. Failures are never cached.
+successful bcrypt check the result is remembered under an HMAC-SHA256 of (username, secret)
+keyed with a random per-process key, so neither the secret nor a hash of it that could be
+tested offline is ever held; the value is the Principal, which names the secret's row id.
+Every hit is still confirmed with one indexed query (``Store.confirm``), so a regenerated,
+expired or deleted secret, robot or namespace is refused at once, in every process.
+
+Identical cold checks running at the same time share one bcrypt run. Failures are never
+remembered, so a wrong secret costs a full check every time (and is never mistaken for a
+right one). Memory is bounded: at most ``max_entries`` verified credentials, least recently
+used first out, each reused for at most ``ttl`` seconds; checks in progress are bounded by
+the requests waiting for them.
 """
 
 import asyncio
-import hashlib
 import hmac
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from tokenstore import Principal, Store
 
@@ -28,56 +34,55 @@ DEFAULT_TTL = 3600.0
 class CredentialChecker:
     """Authenticates robots through a bounded cache of verified credentials."""
 
-    def __init__(self, store: Store, offload: Offload, *, max_entries: int = DEFAULT_MAX_ENTRIES, ttl: float = DEFAULT_TTL):
+    def __init__(
+        self, store: Store, offload: Offload, *, max_entries: int = DEFAULT_MAX_ENTRIES, ttl: float = DEFAULT_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._store = store
         self._offload = offload
         self._key = secrets.token_bytes(32)
         self._max_entries = max_entries
         self._ttl = ttl
+        self._clock = clock
         self._verified: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
-        self._in_flight: dict[bytes, asyncio.Future] = {}
+        self._in_flight: dict[bytes, asyncio.Task] = {}
 
     def __len__(self) -> int:
         return len(self._verified)
 
     async def authenticate(self, username: str, secret: str) -> Principal:
         """Return the robot's Principal; raises tokenstore.InvalidCredentials like Store.authenticate."""
-        digest = hmac.new(self._key, f"{username}\0{secret}".encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
-        principal = await self._cached(digest)
-        if principal is not None:
-            return principal
-        pending = self._in_flight.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future = asyncio.get_running_loop().create_future()
-        self._in_flight[digest] = future
+        digest = hmac.digest(self._key, f"{username}\0{secret}".encode("utf-8", "surrogateescape"), "sha256")
+        entry = self._verified.get(digest)
+        if entry is not None:
+            principal, verified_at = entry
+            if self._clock() - verified_at <= self._ttl and await self._offload.database(self._store.confirm, principal):
+                if digest in self._verified:
+                    self._verified.move_to_end(digest)
+                return principal
+            if self._verified.get(digest) is entry:
+                del self._verified[digest]
+        check = self._in_flight.get(digest)
+        if check is None:
+            # A task of its own: a caller that goes away does not cancel the check for the others.
+            check = asyncio.ensure_future(self._check(digest, username, secret))
+            check.add_done_callback(_retrieve)
+            self._in_flight[digest] = check
+        return await asyncio.shield(check)
+
+    async def _check(self, digest: bytes, username: str, secret: str) -> Principal:
         try:
             principal = await self._offload.bcrypt(self._store.authenticate, username, secret)
-        except BaseException as exc:
-            future.set_exception(exc)
-            # Mark the exception retrieved when nobody else waited for it.
-            future.exception()
-            raise
-        else:
-            future.set_result(principal)
-            self._remember(digest, principal)
-            return principal
         finally:
             del self._in_flight[digest]
-
-    async def _cached(self, digest: bytes) -> Principal | None:
-        entry = self._verified.get(digest)
-        if entry is None:
-            return None
-        principal, stored_at = entry
-        if time.monotonic() - stored_at > self._ttl or not await self._offload.database(self._store.confirm, principal):
-            self._verified.pop(digest, None)
-            return None
-        self._verified.move_to_end(digest)
-        return principal
-
-    def _remember(self, digest: bytes, principal: Principal) -> None:
-        self._verified[digest] = (principal, time.monotonic())
+        self._verified[digest] = (principal, self._clock())
         self._verified.move_to_end(digest)
         while len(self._verified) > self._max_entries:
             self._verified.popitem(last=False)
+        return principal
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    # Mark a failure as seen even when every caller went away before it finished.
+    if not task.cancelled():
+        task.exception()

@@ -6,7 +6,7 @@ The one place that formats dates: Quay writes RFC 2822 with ``-0000``
 
 from email.utils import formatdate
 
-from tokenstore import IssuedSecret, Namespace, Permission, Repository, Robot
+from tokenstore import IssuedSecret, Namespace, Permission, Repository, Robot, SecretInfo
 
 
 def quay_date(timestamp: float | None) -> str | None:
@@ -49,3 +49,13 @@ def permission_json(permission: Permission) -> dict:
         "repository": permission.repository,
         "role": permission.role.value,
     }
+
+
+def secrets_json(secrets: list[SecretInfo]) -> list[dict]:
+    """Return a robot's live secrets, newest (the current one) first: when each was created
+    and when it stops working (its own expiry, or the end of a rotation's grace period;
+    None: never). Never the secret or its hash."""
+    return [
+        {"created": quay_date(secret.created), "expiration": quay_date(secret.expires_at), "current": index == 0}
+        for index, secret in enumerate(secrets)
+    ]

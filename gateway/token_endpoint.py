@@ -3,6 +3,10 @@
 A client presents Basic robot credentials (or none) and the scopes it wants; the reply is a
 signed JWT carrying the subset of those actions the robot may perform. Too little permission
 is not an error: the token simply carries fewer (or no) actions, and the registry refuses.
+
+A login that asks for an offline token (docker's ``offline_token=true``) also gets a
+``refresh_token``, which docker keeps instead of the secret and redeems at ``POST /token``
+(``gateway.token_grants``, which shares ``token_response`` with this endpoint).
 """
 
 import logging
@@ -10,18 +14,20 @@ import logging
 from aiohttp import web
 
 from tokenstore import ANONYMOUS, InvalidCredentials, Principal
+from tokenstore.federation import is_federated_credential
 
 from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
 from .basic_auth import parse_basic
 from .errors import TokenError, bad_request
 from .scopes import Scope, ScopeError, parse_scopes
 from .tokens import Access, mint
+from .token_audit import record_login_failure, record_token_issued
 
 log = logging.getLogger(__name__)
 
 INVALID_CREDENTIALS_DETAILS = (
     "invalid username or secret: log in with a robot's full name (namespace+shortname) and its "
-    "current secret; a regenerated secret replaces the old one at once"
+    "current secret; a regenerated secret replaces the old one (at once, unless a grace period was given)"
 )
 LOGIN_REQUIRED_DETAILS = "authentication required: log in with a robot's name (namespace+shortname) and its secret"
 
@@ -30,7 +36,7 @@ async def get_token(request: web.Request) -> web.Response:
     """Answer a token request; returns the token JSON, raises TokenError (400/401)."""
     config = request.app[CONFIG]
     query = request.query
-    _check_service(query.get("service"), config.service)
+    check_service(query.get("service"), config.service)
     try:
         scopes = parse_scopes(query.getall("scope", []))
     except ScopeError as exc:
@@ -38,22 +44,62 @@ async def get_token(request: web.Request) -> web.Response:
     principal = await _principal(request, query.get("account"))
     if not principal.is_robot and not scopes:
         raise TokenError(401, "UNAUTHORIZED", "authentication required", LOGIN_REQUIRED_DETAILS, config.realm)
+    refresh_token = None
+    if query.get("offline_token", "").lower() == "true":
+        refresh_token = await offline_token(request, principal, query.get("client_id", ""))
+    return await token_response(request, principal, scopes, refresh_token=refresh_token)
+
+
+async def token_response(
+    request: web.Request, principal: Principal, scopes: list[Scope], *, refresh_token: str | None = None
+) -> web.Response:
+    """Authorize ``scopes`` for ``principal`` and answer with a signed token.
+
+    The reply carries the token as both ``token`` and ``access_token`` (docker's POST flow
+    reads the latter), the granted ``scope``, and ``refresh_token`` when one was issued.
+    Shared by ``GET /token`` and the grants of ``POST /token``.
+    """
+    config = request.app[CONFIG]
     access = await _grant(request, principal, scopes)
-    log.info(
-        "token issued sub=%s access=%s",
-        principal.username or "<anonymous>",
-        ";".join(f"{a.type}:{a.name}:{','.join(a.actions)}" for a in access),
-    )
+    await record_token_issued(request, principal, scopes, access)
+    if log.isEnabledFor(logging.DEBUG):
+        # A debugging aid only: the access log has every request, the audit log every robot
+        # token with its grant, and a line per token costs as much as its database work.
+        log.debug(
+            "token issued sub=%s access=%s",
+            principal.username or "<anonymous>",
+            ";".join(f"{a.type}:{a.name}:{','.join(a.actions)}" for a in access),
+        )
     minted = mint(
         request.app[SIGNING_KEY], issuer=config.issuer, service=config.service,
         subject=principal.username, access=access, ttl=config.token_ttl,
     )
-    return web.json_response(
-        {"token": minted.token, "access_token": minted.token, "expires_in": minted.expires_in, "issued_at": minted.issued_at}
-    )
+    body = {
+        "token": minted.token, "access_token": minted.token, "expires_in": minted.expires_in,
+        "issued_at": minted.issued_at,
+        "scope": " ".join(f"{a.type}:{a.name}:{','.join(a.actions)}" for a in access if a.actions),
+    }
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return web.json_response(body)
 
 
-def _check_service(service: str | None, expected: str) -> None:
+async def offline_token(request: web.Request, principal: Principal, client_id: str) -> str | None:
+    """Return a refresh token for a login that asked for one (docker's ``offline_token=true``).
+
+    None for an anonymous request and for a keyless credential (it lasts an hour; a refresh
+    token must not outlive it: such a client keeps the credential and logs in again).
+    """
+    if not principal.is_robot or principal.secret_id is None:
+        return None
+    try:
+        return await request.app[OFFLOAD].database(request.app[STORE].issue_refresh_token, principal, client_id)
+    except InvalidCredentials as exc:
+        # The secret was regenerated between the check and now.
+        raise _login_refused(request, principal.username, exc) from None
+
+
+def check_service(service: str | None, expected: str) -> None:
     if service is None:
         raise bad_request(f"missing service parameter: this token service serves {expected!r}")
     if service != expected:
@@ -72,13 +118,28 @@ async def _principal(request: web.Request, account: str | None) -> Principal:
     username, secret = parse_basic(header)
     if account is not None and account != username:
         raise bad_request("the account parameter does not match the user name in the Authorization header")
-    realm = request.app[CONFIG].realm
+    return await authenticate_login(request, username, secret)
+
+
+async def authenticate_login(request: web.Request, username: str, password: str) -> Principal:
+    """Return the robot's Principal for a name and password: the robot's secret, or a keyless
+    credential from ``/oauth2/federation/robot/token`` (told apart by its prefix; checked by
+    one lookup, no bcrypt). Raises a 401 TokenError when they do not authenticate.
+    """
+    app = request.app
     try:
-        return await request.app[CREDENTIALS].authenticate(username, secret)
+        if is_federated_credential(password):
+            return await app[OFFLOAD].database(app[STORE].authenticate_federated, username, password)
+        return await app[CREDENTIALS].authenticate(username, password)
     except InvalidCredentials as exc:
-        log.info("login refused for %r (%s)", username[:300], exc.reason)
-        details = str(exc) if exc.reason == "expired" else INVALID_CREDENTIALS_DETAILS
-        raise TokenError(401, "UNAUTHORIZED", str(exc), details, realm) from None
+        await record_login_failure(request, username, exc.reason)
+        raise _login_refused(request, username, exc) from None
+
+
+def _login_refused(request: web.Request, username: str, exc: InvalidCredentials) -> TokenError:
+    log.info("login refused for %r (%s)", username[:300], exc.reason)
+    details = str(exc) if exc.reason == "expired" else INVALID_CREDENTIALS_DETAILS
+    return TokenError(401, "UNAUTHORIZED", str(exc), details, request.app[CONFIG].realm)
 
 
 async def _grant(request: web.Request, principal: Principal, scopes: list[Scope]) -> list[Access]:

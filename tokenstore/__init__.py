@@ -20,10 +20,18 @@ from .errors import (
 from .models import ANONYMOUS, IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
 from .permissions import ROLE_ACTIONS, Resource, Role, parse_role
 from .store import Store
+from .accounts import ApiToken, IssuedApiToken, Membership, NamespaceAccess, User
+from .audit import AuditEvent
+from .errors import ApiTokenNotFound, LastAdmin, MemberNotFound, PasswordInvalid, UserNotFound
 
 __all__ = [
     "ANONYMOUS", "AlreadyExists", "GrantOutsideNamespace", "InvalidCredentials", "IssuedSecret", "NameInvalid",
     "Namespace", "NamespaceNotFound", "NotFound", "Permission", "PermissionNotFound", "Principal", "ROLE_ACTIONS",
     "Repository", "RepositoryNotFound", "Resource", "Robot", "RobotNotFound", "Role", "SecretInfo", "Store",
     "TokenStoreError", "parse_role",
+]
+# Users, organizations, API tokens and the audit log.
+__all__ += [
+    "ApiToken", "ApiTokenNotFound", "AuditEvent", "IssuedApiToken", "LastAdmin", "MemberNotFound", "Membership",
+    "NamespaceAccess", "PasswordInvalid", "User", "UserNotFound",
 ]

@@ -53,3 +53,23 @@ class AlreadyExists(TokenStoreError):
 
 class GrantOutsideNamespace(TokenStoreError, ValueError):
     """Raised when a robot would be granted rights outside its own namespace."""
+
+
+class UserNotFound(NotFound):
+    """Raised when a user does not exist (or was deleted)."""
+
+
+class MemberNotFound(NotFound):
+    """Raised when a user is not a member of the organization named."""
+
+
+class ApiTokenNotFound(NotFound):
+    """Raised when no API token has the id or prefix given."""
+
+
+class PasswordInvalid(TokenStoreError, ValueError):
+    """Raised when a new password is too short, too long for bcrypt, or not text."""
+
+
+class LastAdmin(TokenStoreError, ValueError):
+    """Raised when a change would leave an organization without any admin."""

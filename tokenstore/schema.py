@@ -77,6 +77,145 @@ def _core(db: Database) -> None:
     )
 
 
+@migrations(name="0002_accounts")
+def _accounts(db: Database) -> None:
+    """People and their API access: users, organization membership, API bearer tokens.
+
+    A user owns the namespace of kind ``user`` with the user's name (``namespace_id``), so
+    a user and an organization can never share a name. Passwords are bcrypt hashes. API
+    tokens are stored as the SHA-256 of the token (see ``tokenstore.accounts``), found by
+    their first characters (``prefix``).
+    """
+    for statement in (
+        """CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            namespace_id INTEGER NOT NULL REFERENCES namespaces(id),
+            password_hash TEXT NOT NULL,
+            superuser INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            deleted_at REAL
+        )""",
+        "CREATE UNIQUE INDEX users_live_name ON users(username) WHERE deleted_at IS NULL",
+        "CREATE INDEX users_namespace ON users(namespace_id)",
+        """CREATE TABLE org_members (
+            id INTEGER PRIMARY KEY,
+            namespace_id INTEGER NOT NULL REFERENCES namespaces(id),
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+            created REAL NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX org_members_unique ON org_members(namespace_id, user_id)",
+        "CREATE INDEX org_members_user ON org_members(user_id)",
+        """CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            prefix TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            expires_at REAL,
+            revoked_at REAL,
+            last_used REAL
+        )""",
+        "CREATE UNIQUE INDEX api_tokens_prefix ON api_tokens(prefix)",
+        "CREATE INDEX api_tokens_user ON api_tokens(user_id)",
+    ):
+        db.execute(statement)
+
+
+@migrations(name="0003_audit")
+def _audit(db: Database) -> None:
+    """The audit log: one row per management action, robot login and token issued.
+
+    Rows belong to a namespace (the one the action was about) and are read newest first
+    within a time range, hence the index on (namespace_id, created). They never hold a
+    secret. The collector removes them with their namespace.
+    """
+    for statement in (
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            namespace_id INTEGER NOT NULL REFERENCES namespaces(id),
+            kind TEXT NOT NULL,
+            performer TEXT,
+            performer_kind TEXT,
+            ip TEXT,
+            repository TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created REAL NOT NULL
+        )""",
+        "CREATE INDEX audit_log_namespace_created ON audit_log(namespace_id, created)",
+    ):
+        db.execute(statement)
+
+
+@migrations(name="0004_lifecycle")
+def _lifecycle(db: Database) -> None:
+    """Keyless robots (federation settings and the one-hour credentials exchanged through
+    them) and docker's refresh tokens.
+
+    Both credentials are 256-bit random strings, so a SHA-256 of each is stored instead of a
+    bcrypt hash: nobody can guess or brute-force such a value, and a lookup by hash costs one
+    index probe instead of a bcrypt run per row. Removing a federation setting deletes its
+    credentials (cascade); a refresh token lives only while the robot secret it was issued
+    for is live (checked by a join, so regenerating or expiring the secret ends it). The
+    cascades also let the collector remove a deleted robot's rows in any order.
+    """
+    # One statement at a time: executescript would commit the migration's transaction.
+    for statement in (
+        """CREATE TABLE robot_federations (
+            id INTEGER PRIMARY KEY,
+            robot_id INTEGER NOT NULL REFERENCES robots(id) ON DELETE CASCADE,
+            issuer TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            audience TEXT,
+            created REAL NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX robot_federations_unique ON robot_federations(robot_id, issuer, subject)",
+        """CREATE TABLE federated_credentials (
+            id INTEGER PRIMARY KEY,
+            robot_id INTEGER NOT NULL REFERENCES robots(id) ON DELETE CASCADE,
+            federation_id INTEGER NOT NULL REFERENCES robot_federations(id) ON DELETE CASCADE,
+            hash TEXT NOT NULL UNIQUE,
+            created REAL NOT NULL,
+            expires_at REAL NOT NULL
+        )""",
+        "CREATE INDEX federated_credentials_robot ON federated_credentials(robot_id, expires_at)",
+        "CREATE INDEX federated_credentials_federation ON federated_credentials(federation_id)",
+        """CREATE TABLE refresh_tokens (
+            id INTEGER PRIMARY KEY,
+            robot_id INTEGER NOT NULL REFERENCES robots(id) ON DELETE CASCADE,
+            secret_id INTEGER NOT NULL REFERENCES robot_secrets(id) ON DELETE CASCADE,
+            hash TEXT NOT NULL UNIQUE,
+            client_id TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            last_used REAL
+        )""",
+        "CREATE INDEX refresh_tokens_secret ON refresh_tokens(secret_id)",
+        "CREATE INDEX refresh_tokens_robot ON refresh_tokens(robot_id)",
+    ):
+        db.execute(statement)
+
+
+@migrations(name="0005_ui_sessions")
+def _ui_sessions(db: Database) -> None:
+    """Web UI sign-in sessions (see ``tokenstore.ui_sessions``): only the SHA-256 of each
+    session id is stored; a session goes with its user."""
+    for statement in (
+        """CREATE TABLE ui_sessions (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            hash TEXT NOT NULL UNIQUE,
+            created REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            last_seen REAL NOT NULL
+        )""",
+        "CREATE INDEX ui_sessions_user ON ui_sessions(user_id)",
+        "CREATE INDEX ui_sessions_expires ON ui_sessions(expires_at)",
+    ):
+        db.execute(statement)
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)

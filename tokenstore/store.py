@@ -27,6 +27,14 @@ from .errors import (
 from .models import ANONYMOUS, IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
 from .names import check_namespace, parse_repository_name, parse_robot_name
 from .permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, parse_role, strongest
+from .federation import FederationMixin
+from .refresh_tokens import RefreshTokenMixin
+from .secret_lifecycle import SecretLifecycleMixin
+from .accounts import AccountsMixin
+from .audit import AuditMixin
+from .collector import CollectorMixin
+from .listings import ListingsMixin
+from .ui_sessions import UiSessionMixin
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +50,10 @@ _ROBOT_COLUMNS = """r.id, r.namespace_id, n.name AS namespace, r.shortname, r.de
 _REPO_COLUMNS = "p.id, p.namespace_id, n.name AS namespace, p.name, p.visibility, p.description, p.created"
 
 
-class Store:
+class Store(
+    FederationMixin, RefreshTokenMixin, SecretLifecycleMixin, AccountsMixin, AuditMixin, ListingsMixin, CollectorMixin,
+    UiSessionMixin,
+):
     """Robot accounts and their rights, kept in one SQLite file."""
 
     def __init__(self, path: str | Path, *, bcrypt_cost: int = 12, clock: Callable[[], float] = time.time):
@@ -476,14 +487,13 @@ class Store:
 
     def _role_for(self, principal: Principal, namespace: str, repository: Repository | None) -> Role | None:
         """Return the robot's strongest role on a repository (or on a not-yet-existing one)."""
-        ns_row = self.db.execute(
-            "SELECT id FROM namespaces WHERE name = ? AND deleted_at IS NULL", [namespace]
-        ).fetchone()
-        if ns_row is None or ns_row[0] != principal.namespace_id:
-            return None
+        # One statement: the namespace must be live, carry this name and be the robot's own;
+        # then its namespace-wide grant and its grant on the repository (two index probes).
         rows = self.db.execute(
-            "SELECT role FROM permissions WHERE robot_id = ? AND (repository_id IS NULL OR repository_id = ?)",
-            [principal.robot_id, repository.id if repository else -1],
+            "SELECT g.role FROM namespaces n JOIN permissions g ON g.robot_id = ?"
+            " AND (g.repository_id IS NULL OR g.repository_id = ?)"
+            " WHERE n.id = ? AND n.name = ? AND n.deleted_at IS NULL",
+            [principal.robot_id, repository.id if repository else -1, principal.namespace_id, namespace],
         )
         return strongest(Role(row[0]) for row in rows)
 
@@ -494,9 +504,17 @@ class Store:
             pass  # a concurrent push created it first
 
     def _touch(self, robot_id: int, last_accessed: float | None, now: float) -> None:
-        """Record the robot's use, throttled; a busy database never fails the login."""
+        """Record the robot's use, throttled; a busy database never fails or stalls the login.
+
+        The write waits for another process's write lock only briefly (not the connection's
+        full busy timeout): a skipped record is retried on the robot's next request, a login
+        held up for seconds behind a long write is not.
+        """
         if last_accessed is not None and now - last_accessed < LAST_ACCESSED_INTERVAL:
             return
+        conn = self.db.conn
+        (busy_timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        conn.execute("PRAGMA busy_timeout = 250")
         try:
             self.db.execute(
                 "UPDATE robots SET last_accessed = ? WHERE id = ? AND (last_accessed IS NULL OR last_accessed <= ?)",
@@ -504,6 +522,8 @@ class Store:
             )
         except sqlite3.OperationalError as exc:
             log.warning("could not record last_accessed of robot id %s: %s", robot_id, exc)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout)}")
 
 
 def _robot(row) -> Robot:

@@ -1,0 +1,127 @@
+"""Load generation from processes of their own: ``wrk`` for repeatable requests, the bench's
+own client (``bench.client``) for cold checks, where each request needs another robot."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .procs import REPO_ROOT, regauth_env
+from .seed import Credentials
+
+# wrk prints its own summary; this Lua ``done`` adds one machine-readable line.
+_LUA_DONE = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d, ' ..
+    '"p50_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+_LUA_ROTATE = r"""
+local headers = { %s }
+local path = %s
+local prepared = {}
+local n = 0
+init = function(args)
+  for i, value in ipairs(headers) do
+    prepared[i] = wrk.format("GET", path, { ["Authorization"] = value })
+  end
+end
+request = function()
+  n = n %% #prepared + 1
+  return prepared[n]
+end
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one load run measured: completed requests, rate and latency."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    failures: int
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def basic(name: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{name}:{secret}".encode()).decode()
+
+
+def write_scripts(workdir: Path, path: str, credentials: Credentials | None) -> Path:
+    """Write the Lua script for wrk: rotate over the robots' Authorization headers (if any)."""
+    script = workdir / ("wrk-rotate.lua" if credentials else "wrk-plain.lua")
+    text = _LUA_DONE
+    if credentials:
+        headers = ", ".join(json.dumps(basic(name, credentials.secret)) for name in credentials.names)
+        text = _LUA_ROTATE % (headers, json.dumps(path)) + text
+    script.write_text(text)
+    script.chmod(0o600)  # it holds secrets
+    return script
+
+
+def wrk(url: str, *, connections: int, seconds: float, script: Path) -> Run:
+    """Run wrk against ``url`` (loopback) and return what it measured."""
+    threads = min(2, connections)
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script), url]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if result.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr.strip() or result.stdout[-500:]}")
+    data = json.loads(line.removeprefix("BENCH_JSON "))
+    return Run(
+        requests=data["requests"], seconds=data["duration_us"] / 1e6, p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000, max_ms=data["max_us"] / 1000,
+        failures=data["non2xx"] + data["socket_errors"],
+    )
+
+
+class ColdClient:
+    """One run of ``python -m bench.client cold`` in its own process."""
+
+    def __init__(self, url: str, credentials: Credentials, *, concurrency: int, deadline: float):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.client", "cold", "--url", url, "--concurrency", str(concurrency),
+             "--deadline", str(deadline)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=REPO_ROOT, env=regauth_env(),
+        )
+        self._input = json.dumps({"names": list(credentials.names), "secret": credentials.secret})
+        self._deadline = deadline
+
+    def result(self) -> Run:
+        """Wait for the client; returns the run (latencies of completed requests)."""
+        out, err = self.process.communicate(self._input, timeout=self._deadline + 180)
+        if self.process.returncode != 0:
+            raise RuntimeError(f"cold client failed: {err.strip()[-800:]}")
+        data = json.loads(out)
+        latencies = sorted(data["latencies_ms"])
+        ok = data["statuses"].get("200", 0)
+        return Run(
+            requests=ok, seconds=data["wall_s"], p50_ms=percentile(latencies, 50),
+            p99_ms=percentile(latencies, 99), max_ms=latencies[-1] if latencies else 0.0,
+            failures=sum(count for status, count in data["statuses"].items() if status != "200"),
+        )
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of an ascending list (0 for an empty one)."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]

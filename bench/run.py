@@ -1,0 +1,471 @@
+"""Run the whole benchmark and print one table: ``python -m bench`` or ``python bench/run.py``.
+
+Every server is a real process on 127.0.0.1; every load generator is another process. The
+run is bounded (each phase by request count and time; the whole by ``--budget``) and prints
+the machine, the settings and the table, which it also writes to ``bench/results/latest.md``.
+See docs/performance.md for what each figure means and what limits it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # ``python bench/run.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
+
+import bcrypt  # noqa: E402
+
+from bench import loadgen, seed  # noqa: E402
+from bench.procs import REPO_ROOT, Daemon, free_port, http_get, http_status, regauth_env, rss_mib, run  # noqa: E402
+from bench.registry import RegistryBench  # noqa: E402
+
+SERVICE = "regauth-bench"
+ISSUER = "regauth-bench-issuer"
+SCOPE = f"repository:{seed.WARM_NAMESPACE}/{seed.WARM_REPOSITORY}:pull,push"
+COLD_LEVELS = ((1, 6), (16, 48), (64, 128))  # (concurrency, robots)
+HEALTH_COLD_CONCURRENCY = 32
+HEALTH_COLD_ROBOTS = 140
+
+
+@dataclass
+class Row:
+    section: str
+    measurement: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+
+@dataclass
+class Report:
+    header: list[str] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, section: str, measurement: str, value: str, target: str = "", met: bool | None = None) -> None:
+        self.rows.append(Row(section, measurement, value, target, met))
+        print(f"  {section:4} {measurement}: {value}" + (f"   [target {target}: {_verdict(met)}]" if target else ""),
+              flush=True)
+
+    def markdown(self) -> str:
+        lines = [*self.header, "", "| | measurement | result | target | met |", "|---|---|---|---|---|"]
+        for row in self.rows:
+            lines.append(f"| {row.section} | {row.measurement} | {row.value} | {row.target} | {_verdict(row.met)} |")
+        if self.notes:
+            lines += ["", *[f"- {note}" for note in self.notes]]
+        return "\n".join(lines) + "\n"
+
+
+def _verdict(met: bool | None) -> str:
+    return "" if met is None else ("yes" if met else "**no**")
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+class Regauth:
+    """``regauth serve`` on a data directory, as a daemon."""
+
+    def __init__(self, workdir: Path, data_dir: Path, *, port: int, realm: str, workers: int, bcrypt_cost: int):
+        self.workdir, self.data_dir, self.port = workdir, data_dir, port
+        self.settings = [
+            "--data-dir", str(data_dir), "--service", SERVICE, "--issuer", ISSUER, "--realm", realm,
+            "--bcrypt-cost", str(bcrypt_cost),
+        ]
+        self.workers = workers
+        self.daemon: Daemon | None = None
+        self.starts = 0
+
+    def cli(self, *args: str) -> str:
+        return run([sys.executable, "-m", "gateway", *args, *self.settings], env=regauth_env(), cwd=REPO_ROOT).stdout
+
+    def start(self) -> None:
+        self.starts += 1
+        argv = [sys.executable, "-m", "gateway", "serve", *self.settings,
+                "--listen", f"127.0.0.1:{self.port}", "--workers", str(self.workers)]
+        self.daemon = Daemon("regauth", argv, self.workdir / f"regauth-{self.starts}.log", env=regauth_env(), cwd=REPO_ROOT)
+        self.daemon.wait_ready(
+            lambda: http_status(self.url("/healthz")) == 200
+            and len(self.worker_pids()) == (self.workers if self.workers > 1 else 0)
+        )
+
+    def stop(self) -> None:
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def worker_pids(self) -> list[int]:
+        """The processes answering requests: the forked workers, or the one process."""
+        assert self.daemon is not None
+        return self.daemon.children() if self.workers > 1 else [self.daemon.pid]
+
+    def rss(self) -> list[float]:
+        return [rss_mib(pid) for pid in self.worker_pids()]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path, report: Report):
+        self.args, self.workdir, self.report = args, workdir, report
+        self.started = time.monotonic()
+        self.token_path = f"/token?service={SERVICE}&scope={SCOPE}"
+        self.nginx_port = free_port()
+        self.regauth = Regauth(
+            workdir, workdir / "data", port=free_port(), realm=f"http://127.0.0.1:{self.nginx_port}/token",
+            workers=args.workers, bcrypt_cost=args.bcrypt_cost,
+        )
+        self.cold_names: list[str] = []
+        self.reply_bytes = 0
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def remaining(self) -> float:
+        return self.args.budget - (time.monotonic() - self.started)
+
+    def take_cold(self, count: int) -> seed.Credentials:
+        names, self.cold_names = self.cold_names[:count], self.cold_names[count:]
+        if len(names) < count:
+            raise RuntimeError("not enough cold robots seeded")
+        return seed.Credentials(tuple(names), self.seeded.cold.secret)
+
+    def warm_up(self, limit: float = 40.0) -> None:
+        """Send warm-test requests until every (robot, worker) pair has been verified once:
+        short wrk runs until none of their requests took as long as a bcrypt check."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if self.warm(64, 2).max_ms < 100:
+                return
+        raise RuntimeError(f"the warm robots were still not all verified after {limit:.0f} s")
+
+    def warm(self, connections: int, seconds: float) -> loadgen.Run:
+        return loadgen.wrk(self.regauth.url(self.token_path), connections=connections, seconds=seconds,
+                           script=self.rotate_script)
+
+    # -- phases ------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        print("setting up: regauth init, seeding, bcrypt hashes ...", flush=True)
+        self.regauth.cli("init")
+        self.seeded = seed.seed_base(
+            self.regauth.data_dir / "regauth.db", bcrypt_cost=self.args.bcrypt_cost,
+            warm_robots=self.args.warm_robots,
+            cold_robots=sum(n for _, n in COLD_LEVELS) + HEALTH_COLD_ROBOTS + 10,
+            total_robots=self.args.robots, filler_permissions=self.args.robots * 10,
+        )
+        self.cold_names = list(self.seeded.cold.names)
+        self.rotate_script = loadgen.write_scripts(self.workdir, self.token_path, self.seeded.warm)
+        self.plain_script = loadgen.write_scripts(self.workdir, "/", None)
+
+    def bcrypt_alone(self) -> tuple[float, float]:
+        """bcrypt on this machine with nothing else: ms per check on one thread, and checks/s
+        with one thread per core."""
+        hashed = bcrypt.hashpw(b"x" * 64, bcrypt.gensalt(self.args.bcrypt_cost))
+        times = []
+        for _ in range(3):
+            began = time.perf_counter()
+            bcrypt.checkpw(b"x" * 64, hashed)
+            times.append(time.perf_counter() - began)
+        per_check = statistics.median(times) * 1000
+        cores = os.cpu_count() or 1
+        checks_each = 4
+
+        def work():
+            for _ in range(checks_each):
+                bcrypt.checkpw(b"x" * 64, hashed)
+
+        threads = [threading.Thread(target=work) for _ in range(cores)]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        rate = cores * checks_each / (time.perf_counter() - began)
+        return per_check, rate
+
+    def check_token(self) -> None:
+        """One warm token request by hand: 200, and the token grants pull and push."""
+        name = self.seeded.warm.names[0]
+        status, body = http_get(self.regauth.url(self.token_path),
+                                {"Authorization": loadgen.basic(name, self.seeded.warm.secret)})
+        if status != 200:
+            raise RuntimeError(f"token request answered {status}: {body[:300]!r}")
+        self.reply_bytes = len(body)
+        token = json.loads(body)["token"]
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        if claims["access"] != [{"type": "repository", "name": "ns/app", "actions": ["pull", "push"]}]:
+            raise RuntimeError(f"unexpected grant {claims['access']}")
+
+    def phase_warm(self) -> loadgen.Run:
+        r = self.report
+        self.warm_up()
+        results = {}
+        for connections in (1, 16, 64):
+            cpu0 = self.regauth.daemon.cpu_seconds()
+            results[connections] = run_ = self.warm(connections, self.args.duration)
+            cpu = self.regauth.daemon.cpu_seconds() - cpu0
+            extra = f", {cpu / max(1, run_.requests) * 1e6:.0f} µs CPU/request" if connections == 64 else ""
+            target, met = ("p99 ≤ 25 ms", run_.p99_ms <= 25) if connections == 64 else ("", None)
+            r.add("a", f"warm /token, c={connections}",
+                  f"{run_.rate:,.0f} req/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)}"
+                  f"{extra}{'' if not run_.failures else f', {run_.failures} failed'}", target, met)
+        return results[64]
+
+    def phase_cold(self, bcrypt_rate: float, per_check: float) -> None:
+        r = self.report
+        for concurrency, robots in COLD_LEVELS:
+            client = loadgen.ColdClient(self.regauth.url(self.token_path), self.take_cold(robots),
+                                        concurrency=concurrency, deadline=min(60.0, self.remaining() / 3))
+            run_ = client.result()
+            line = (f"{run_.rate:.2f} checks/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)} "
+                    f"({run_.requests} checks{'' if not run_.failures else f', {run_.failures} failed'})")
+            if concurrency == 64:
+                share = run_.rate / bcrypt_rate
+                r.add("a", f"cold /token, c={concurrency}", f"{line}; {share:.2f} of bcrypt alone",
+                      "bound by bcrypt (≥ 0.85 of bcrypt alone)", share >= 0.85)
+            elif concurrency == 1:
+                r.add("a", f"cold /token, c={concurrency}", f"{line}; bcrypt alone {per_check:.0f} ms/check")
+            else:
+                r.add("a", f"cold /token, c={concurrency}", line)
+
+    def phase_health(self) -> None:
+        r = self.report
+        url = self.regauth.url("/healthz")
+        rest = loadgen.wrk(url, connections=2, seconds=3, script=self.plain_script)
+        r.add("b", "/healthz at rest, c=2", f"p50 {_ms(rest.p50_ms)}, p99 {_ms(rest.p99_ms)}")
+        client = loadgen.ColdClient(self.regauth.url(self.token_path), self.take_cold(HEALTH_COLD_ROBOTS),
+                                    concurrency=HEALTH_COLD_CONCURRENCY, deadline=7)
+        time.sleep(1.0)  # let the first 32 logins reach the bcrypt pools
+        busy = loadgen.wrk(url, connections=2, seconds=5, script=self.plain_script)
+        cold = client.result()
+        r.add("b", f"/healthz while {HEALTH_COLD_CONCURRENCY} cold logins are in flight, c=2",
+              f"p50 {_ms(busy.p50_ms)}, p99 {_ms(busy.p99_ms)}, max {_ms(busy.max_ms)} "
+              f"({busy.requests:,} probes; {cold.requests} logins done meanwhile)",
+              "p99 ≤ 10 ms", busy.p99_ms <= 10 and busy.failures == 0)
+
+    def phase_bare(self, warm64: loadgen.Run) -> None:
+        r = self.report
+        results = []
+        for body in (16, self.reply_bytes):
+            port = free_port()
+            daemon = Daemon("bare", [sys.executable, "-m", "bench.bare", str(port), str(self.args.workers), str(body)],
+                            self.workdir / f"bare-{body}.log", env=regauth_env(), cwd=REPO_ROOT)
+            try:
+                daemon.wait_ready(lambda: http_status(f"http://127.0.0.1:{port}/") == 200)
+                time.sleep(0.5)
+                loadgen.wrk(f"http://127.0.0.1:{port}/", connections=64, seconds=1, script=self.plain_script)
+                results.append(loadgen.wrk(f"http://127.0.0.1:{port}/", connections=64, seconds=self.args.duration,
+                                           script=self.plain_script))
+            finally:
+                daemon.stop()
+        ceiling, sized = results
+        ratio = warm64.rate / ceiling.rate
+        r.add("c", f"bare aiohttp handler, {self.args.workers} workers, c=64",
+              f"{ceiling.rate:,.0f} req/s, p99 {_ms(ceiling.p99_ms)}")
+        r.add("c", f"bare handler with a token-sized reply ({self.reply_bytes:,} B), c=64",
+              f"{sized.rate:,.0f} req/s, p99 {_ms(sized.p99_ms)}")
+        r.add("c", "warm /token c=64 ÷ bare handler", f"{ratio:.2f} (÷ token-sized bare: {warm64.rate / sized.rate:.2f})",
+              "≥ 0.5", ratio >= 0.5)
+
+    def phase_registry(self) -> None:
+        r = self.report
+        self.warm_up()  # the robot pushing has been verified by every worker, as in a busy CI
+        auth_block = self.regauth.cli("registry-config")
+        bench = RegistryBench(
+            self.workdir, regauth_port=self.regauth.port, nginx_port=self.nginx_port, token_auth_block=auth_block,
+            robot=self.seeded.warm.names[0], robot_secret=self.seeded.warm.secret,
+        )
+        try:
+            bench.start()
+            size = bench.measure(self.args.registry_iterations, layers=3, layer_bytes=10 * 1024 * 1024)
+        finally:
+            bench.stop()
+        targets = {t.key: t for t in bench.targets}
+        base = targets["none"]
+        for target in bench.targets:
+            r.add("d", f"{target.label}: push / pull ({size / 2**20:.0f} MB, 3 layers)",
+                  f"{target.push:.2f} s / {target.pull:.2f} s (×{target.push / base.push:.2f} / ×{target.pull / base.pull:.2f}; "
+                  f"runs {' '.join(f'{v:.2f}' for v in target.push_s)} / {' '.join(f'{v:.2f}' for v in target.pull_s)})")
+        token, htpasswd = targets["token"], targets["htpasswd"]
+        r.add("d", "push: nginx + regauth ÷ no auth", f"{token.push / base.push:.2f}", "≤ 1.10, < htpasswd",
+              token.push / base.push <= 1.10 and token.push < htpasswd.push)
+        r.add("d", "pull: nginx + regauth ÷ no auth", f"{token.pull / base.pull:.2f}", "≤ 1.10, < htpasswd",
+              token.pull / base.pull <= 1.10 and token.pull < htpasswd.pull)
+
+    def phase_large(self) -> None:
+        r = self.report
+        self.regauth.stop()
+        self.regauth.start()
+        self.warm_up()
+        small = self.warm(64, self.args.duration)
+        small_robots, small_permissions = self.counts()
+        self.regauth.stop()
+        print(f"growing the database to {self.args.large_robots:,} robots ...", flush=True)
+        began = time.monotonic()
+        robots, permissions = seed.grow(self.regauth.data_dir / "regauth.db", total_robots=self.args.large_robots,
+                                        total_permissions=self.args.large_permissions, bcrypt_cost=self.args.bcrypt_cost)
+        self.report.notes.append(f"seeding {robots:,} robots and {permissions:,} grants took {time.monotonic() - began:.0f} s")
+        self.regauth.start()
+        self.warm_up()
+        large = self.warm(64, self.args.duration)
+        ratio = small.rate / large.rate
+        r.add("e", f"warm /token c=64, {small_robots:,} robots / {small_permissions:,} grants",
+              f"{small.rate:,.0f} req/s, p99 {_ms(small.p99_ms)}")
+        r.add("e", f"warm /token c=64, {robots:,} robots / {permissions:,} grants",
+              f"{large.rate:,.0f} req/s, p99 {_ms(large.p99_ms)}")
+        r.add("e", "large ÷ small (time per request)", f"{ratio:.2f}", "≤ 1.2", ratio <= 1.2)
+        rss = self.regauth.rss()
+        r.add("f", "resident memory per worker after (e)", " / ".join(f"{v:.0f} MiB" for v in rss),
+              "< 100 MB", max(rss) < 100)
+
+    def counts(self) -> tuple[int, int]:
+        import sqlite3
+
+        conn = sqlite3.connect(self.regauth.data_dir / "regauth.db")
+        try:
+            return seed.counts(conn)
+        finally:
+            conn.close()
+
+    def run_all(self) -> None:
+        r, phases = self.report, self.args.phases
+        self.setup()
+        self.regauth.start()
+        try:
+            self.check_token()
+            rest = self.regauth.rss()
+            r.add("f", "resident memory per worker at rest", " / ".join(f"{v:.0f} MiB" for v in rest),
+                  "< 100 MB", max(rest) < 100)
+            if "a" in phases:
+                print("(a) warm and cold token requests", flush=True)
+                warm64 = self.phase_warm()
+                per_check, bcrypt_rate = self.bcrypt_alone()
+                r.notes.append(f"bcrypt alone (cost {self.args.bcrypt_cost}, measured just before the cold runs): "
+                               f"{per_check:.0f} ms per check on one thread, {bcrypt_rate:.2f} checks/s on "
+                               f"{os.cpu_count()} threads")
+                self.phase_cold(bcrypt_rate, per_check)
+                after = self.regauth.rss()
+                r.add("f", "resident memory per worker after (a)", " / ".join(f"{v:.0f} MiB" for v in after),
+                      "< 100 MB", max(after) < 100)
+            if "b" in phases:
+                print("(b) /healthz during cold logins", flush=True)
+                self.phase_health()
+            if "c" in phases and "a" in phases:
+                print("(c) bare aiohttp ceiling", flush=True)
+                self.phase_bare(warm64)
+            for phase, what, needs, run_phase in (
+                ("d", "skopeo push and pull through the registries", 75, self.phase_registry),
+                ("e", "100,000 robots", 50, self.phase_large),
+            ):
+                if phase not in phases:
+                    continue
+                if self.remaining() < needs:
+                    r.notes.append(f"({phase}) skipped: out of time (--budget {self.args.budget:g} s)")
+                    continue
+                print(f"({phase}) {what}", flush=True)
+                run_phase()
+        finally:
+            self.regauth.stop()
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return "missing"
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else "?"
+
+
+def machine_header(args: argparse.Namespace) -> list[str]:
+    import aiohttp
+    import cryptography
+    import jwt
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:"))
+    return [
+        f"# regauth benchmark, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+        "",
+        f"- machine: {os.cpu_count()} cores ({model}), {mem_kib / 2**20:.0f} GiB, Linux {platform.release()}; "
+        f"load average at start {os.getloadavg()[0]:.2f}",
+        f"- software: Python {platform.python_version()}, aiohttp {aiohttp.__version__}, bcrypt {bcrypt.__version__}, "
+        f"cryptography {cryptography.__version__}, PyJWT {jwt.__version__}; {_version(['wrk', '-v'])}; "
+        f"{_version(['docker-registry', '--version'])}; {_version(['skopeo', '--version'])}; "
+        f"{_version(['nginx', '-v'])}",
+        f"- settings: regauth serve --workers {args.workers} --bcrypt-cost {args.bcrypt_cost} (ES256 tokens, other "
+        f"settings default); warm runs {args.duration:g} s each with wrk rotating {args.warm_robots} robots, scope "
+        f"`{SCOPE}`; cold runs: every request a robot never verified before; {args.robots:,} robots at first, "
+        f"{args.large_robots:,} robots and {args.large_permissions:,} grants for (e); "
+        f"{args.registry_iterations} push/pull rounds of a 3-layer 30 MB image (median)",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--bcrypt-cost", type=int, default=12)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of each warm run")
+    parser.add_argument("--warm-robots", type=int, default=16)
+    parser.add_argument("--robots", type=int, default=1000)
+    parser.add_argument("--large-robots", type=int, default=100_000)
+    parser.add_argument("--large-permissions", type=int, default=1_000_000)
+    parser.add_argument("--registry-iterations", type=int, default=5)
+    parser.add_argument("--phases", default="abcde",
+                        help="which parts to run (default abcde; (c) needs (a); memory (f) is always reported)")
+    parser.add_argument("--budget", type=float, default=290.0, help="seconds the whole run may take")
+    parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, databases)")
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results" / "latest.md")
+    args = parser.parse_args(argv)
+
+    tools = ("wrk",) + (("docker-registry", "skopeo", "nginx", "htpasswd") if "d" in args.phases else ())
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        print(f"bench: missing {', '.join(missing)} (Debian: apt-get install wrk docker-registry skopeo nginx-light "
+              "apache2-utils), or leave (d) out with --phases abce", file=sys.stderr)
+        return 2
+    report = Report(header=machine_header(args))
+    print("\n".join(report.header), flush=True)
+    workdir = Path(tempfile.mkdtemp(prefix="regauth-bench-"))
+    began = time.monotonic()
+    status = 0
+    try:
+        Bench(args, workdir, report).run_all()
+    except Exception as exc:  # noqa: BLE001 - report what was measured before the failure
+        report.notes.append(f"run stopped early: {exc}")
+        print(f"bench: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        report.notes.append(f"whole run: {time.monotonic() - began:.0f} s; load average at end {os.getloadavg()[0]:.2f}")
+        if args.keep:
+            report.notes.append(f"working directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    text = report.markdown()
+    print("\n" + text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

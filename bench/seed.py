@@ -1,0 +1,164 @@
+"""Seeding the benchmark's database directly with SQL, in bulk.
+
+Creating 100,000 robots through the API would run 100,000 bcrypt hashes (about 7 hours at
+cost 12). Instead one hash is computed per kind of robot and shared:
+
+- the *warm* robots (``ns+warm00`` ...) share one secret and its hash; each has write on
+  namespace ``ns``. The verified-credential cache is keyed by name and secret together, so
+  they are distinct cache entries;
+- the *cold* robots (``ns+cold0000`` ...) share another; each is used for one token request
+  only, so every one of those requests is a full bcrypt check at the configured cost (a check
+  costs the same whatever the hash's value);
+- the *filler* robots (``orgNNNN+botNNN``) share a hash of a secret nobody presents; they are
+  there to make the tables big, each with grants on repositories of its namespace.
+
+The schema is regauth's own (``regauth init`` created it); rows are inserted as the store
+would write them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tokenstore import hashing
+
+WARM_NAMESPACE = "ns"
+WARM_REPOSITORY = "app"
+FILLER_ROBOTS_PER_NAMESPACE = 100
+FILLER_REPOSITORIES_PER_NAMESPACE = 16
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Robot names and the one secret they share."""
+
+    names: tuple[str, ...]
+    secret: str = field(repr=False)
+
+
+@dataclass
+class Seeded:
+    warm: Credentials
+    cold: Credentials
+    robots: int = 0
+    permissions: int = 0
+
+
+def seed_base(database: Path, *, bcrypt_cost: int, warm_robots: int, cold_robots: int, total_robots: int,
+              filler_permissions: int) -> Seeded:
+    """Create namespace ``ns`` (repository ``ns/app``), the warm and cold robots, and filler
+    robots up to ``total_robots``; returns their credentials and the table sizes."""
+    warm_secret, cold_secret = hashing.generate_secret(), hashing.generate_secret()
+    warm_hash = hashing.hash_secret(warm_secret, bcrypt_cost)
+    cold_hash = hashing.hash_secret(cold_secret, bcrypt_cost)
+    now = time.time()
+    conn = sqlite3.connect(database, timeout=30)
+    try:
+        with conn:
+            ns_id = conn.execute(
+                "INSERT INTO namespaces (name, kind, created) VALUES (?, 'organization', ?)", [WARM_NAMESPACE, now]
+            ).lastrowid
+            conn.execute(
+                "INSERT INTO repositories (namespace_id, name, visibility, created) VALUES (?, ?, 'private', ?)",
+                [ns_id, WARM_REPOSITORY, now],
+            )
+            warm = tuple(f"{WARM_NAMESPACE}+warm{i:02d}" for i in range(warm_robots))
+            cold = tuple(f"{WARM_NAMESPACE}+cold{i:04d}" for i in range(cold_robots))
+            for names, hashed in ((warm, warm_hash), (cold, cold_hash)):
+                for name in names:
+                    robot_id = conn.execute(
+                        "INSERT INTO robots (namespace_id, shortname, created) VALUES (?, ?, ?)",
+                        [ns_id, name.partition("+")[2], now],
+                    ).lastrowid
+                    conn.execute(
+                        "INSERT INTO robot_secrets (robot_id, hash, created) VALUES (?, ?, ?)", [robot_id, hashed, now]
+                    )
+                    conn.execute(
+                        "INSERT INTO permissions (robot_id, namespace_id, repository_id, role, created)"
+                        " VALUES (?, ?, NULL, 'write', ?)",
+                        [robot_id, ns_id, now],
+                    )
+        seeded = Seeded(Credentials(warm, warm_secret), Credentials(cold, cold_secret))
+        add_fillers(conn, total_robots=total_robots, total_permissions=filler_permissions, bcrypt_cost=bcrypt_cost)
+        seeded.robots, seeded.permissions = counts(conn)
+        return seeded
+    finally:
+        conn.close()
+
+
+def grow(database: Path, *, total_robots: int, total_permissions: int, bcrypt_cost: int) -> tuple[int, int]:
+    """Add filler robots and grants until the tables hold ``total_robots`` robots and
+    ``total_permissions`` grants; returns the new (robots, permissions) counts."""
+    conn = sqlite3.connect(database, timeout=30)
+    try:
+        add_fillers(conn, total_robots=total_robots, total_permissions=total_permissions, bcrypt_cost=bcrypt_cost)
+        return counts(conn)
+    finally:
+        conn.close()
+
+
+def counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    (robots,) = conn.execute("SELECT count(*) FROM robots").fetchone()
+    (permissions,) = conn.execute("SELECT count(*) FROM permissions").fetchone()
+    return robots, permissions
+
+
+def add_fillers(conn: sqlite3.Connection, *, total_robots: int, total_permissions: int, bcrypt_cost: int) -> None:
+    """Insert filler namespaces, repositories, robots, secrets and grants in bulk."""
+    robots, permissions = counts(conn)
+    new_robots = total_robots - robots
+    if new_robots <= 0:
+        return
+    new_permissions = max(0, total_permissions - permissions)
+    hashed = hashing.hash_secret(hashing.generate_secret(), bcrypt_cost)
+    now = time.time()
+    (first_ns,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM namespaces").fetchone()
+    (first_repo,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM repositories").fetchone()
+    (first_robot,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM robots").fetchone()
+    (first_secret,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM robot_secrets").fetchone()
+    namespaces = -(-new_robots // FILLER_ROBOTS_PER_NAMESPACE)
+    # Grants per robot, spread evenly; each goes to a different repository of its namespace.
+    per_robot, extra = divmod(new_permissions, new_robots)
+    if per_robot + (1 if extra else 0) > FILLER_REPOSITORIES_PER_NAMESPACE:
+        raise ValueError("too many grants per filler robot for the repositories of its namespace")
+    with conn:
+        conn.executemany(
+            "INSERT INTO namespaces (id, name, kind, created) VALUES (?, ?, 'organization', ?)",
+            ((first_ns + n, f"org{first_ns + n:06d}", now) for n in range(namespaces)),
+        )
+        conn.executemany(
+            "INSERT INTO repositories (id, namespace_id, name, visibility, created) VALUES (?, ?, ?, 'private', ?)",
+            (
+                (first_repo + n * FILLER_REPOSITORIES_PER_NAMESPACE + r, first_ns + n, f"repo{r:02d}", now)
+                for n in range(namespaces) for r in range(FILLER_REPOSITORIES_PER_NAMESPACE)
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO robots (id, namespace_id, shortname, created) VALUES (?, ?, ?, ?)",
+            (
+                (first_robot + i, first_ns + i // FILLER_ROBOTS_PER_NAMESPACE, f"bot{i % FILLER_ROBOTS_PER_NAMESPACE:03d}", now)
+                for i in range(new_robots)
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO robot_secrets (id, robot_id, hash, created) VALUES (?, ?, ?, ?)",
+            ((first_secret + i, first_robot + i, hashed, now) for i in range(new_robots)),
+        )
+
+        def grants():
+            for i in range(new_robots):
+                ns_index = i // FILLER_ROBOTS_PER_NAMESPACE
+                for g in range(per_robot + (1 if i < extra else 0)):
+                    # Rotate the starting repository so grants spread over all of them.
+                    repo = (i + g) % FILLER_REPOSITORIES_PER_NAMESPACE
+                    yield (first_robot + i, first_ns + ns_index,
+                           first_repo + ns_index * FILLER_REPOSITORIES_PER_NAMESPACE + repo,
+                           ("read", "write", "admin")[(i + g) % 3], now)
+
+        conn.executemany(
+            "INSERT INTO permissions (robot_id, namespace_id, repository_id, role, created) VALUES (?, ?, ?, ?, ?)",
+            grants(),
+        )

@@ -1,0 +1,112 @@
+"""The audit log, as Quay's ``/api/v1/organization/{orgname}/logs`` and ``/api/v1/user/logs``.
+
+Query parameters as in Quay: ``starttime`` and ``endtime`` (``MM/DD/YYYY``, UTC, both days
+included; ``YYYY-MM-DD`` works too; by default the last day), ``performer`` (a user or robot
+name), ``next_page`` (the token of the previous page). Ours: ``kind`` (one or more kinds,
+repeated or comma-separated). Newest first, 20 per page.
+"""
+
+import base64
+import binascii
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+from aiohttp import web
+
+from ..appkeys import OFFLOAD, STORE
+from ..presenters import quay_date
+from .auth import current_user, require_namespace_role
+from .errors import invalid_request
+from .views import audit_event_view
+
+PAGE_SIZE = 20
+MAX_KINDS = 20
+_KIND_RE = re.compile(r"[a-z][a-z_]{0,63}")
+_DAY = timedelta(days=1)
+
+
+def _parse_day(text: str | None, name: str) -> datetime | None:
+    if not text:
+        return None
+    for pattern in ("%m/%d/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text.strip(), pattern).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    raise invalid_request(f"{name} must be a date written MM/DD/YYYY (UTC)")
+
+
+def time_range(request: web.Request, now: float) -> tuple[float, float]:
+    """Return [start, end) in UNIX seconds as Quay computes it: the end day is included;
+    without dates, from a day ago to now. Raises 400 for a bad date or end before start."""
+    today = datetime.fromtimestamp(now, timezone.utc)
+    start = _parse_day(request.query.get("starttime"), "starttime") or today - _DAY
+    end = (_parse_day(request.query.get("endtime"), "endtime") or today) + _DAY
+    if end < start:
+        raise invalid_request("endtime is before starttime")
+    return start.timestamp(), end.timestamp()
+
+
+def kinds_filter(request: web.Request) -> list[str] | None:
+    """Return the ``kind`` filter (repeated or comma-separated), None for all; raises 400."""
+    kinds = [kind.strip() for value in request.query.getall("kind", []) for kind in value.split(",") if kind.strip()]
+    if len(kinds) > MAX_KINDS or not all(_KIND_RE.fullmatch(kind) for kind in kinds):
+        raise invalid_request(f"kind must be up to {MAX_KINDS} log kinds such as create_robot,login_failure")
+    return kinds or None
+
+
+def encode_page(cursor: tuple[float, int]) -> str:
+    """Return the ``next_page`` token for a store cursor. Not secret: it only says where the
+    next page starts, and every page is still limited to the caller's namespace."""
+    return base64.urlsafe_b64encode(json.dumps(list(cursor)).encode()).decode().rstrip("=")
+
+
+def decode_page(token: str | None) -> tuple[float, int] | None:
+    """Return the store cursor of a ``next_page`` token; raises 400 when it is not one."""
+    if not token:
+        return None
+    try:
+        created, row_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if isinstance(created, bool) or not isinstance(row_id, int) or isinstance(row_id, bool):
+            raise ValueError
+        if not 0 <= row_id < 2**63:
+            raise ValueError
+        return float(created), row_id
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError, OverflowError):
+        raise invalid_request("next_page is not a page token from an earlier reply") from None
+
+
+async def _logs(request: web.Request, namespace: str, kind: str) -> web.Response:
+    caller = await require_namespace_role(request, namespace, admin=True, kind=kind)
+    store = request.app[STORE]
+    start, end = time_range(request, store.clock())
+    kinds = kinds_filter(request)
+    performer = request.query.get("performer") or None
+    if performer is not None and len(performer) > 600:
+        raise invalid_request("performer is too long")
+    before = decode_page(request.query.get("next_page"))
+    events, cursor = await request.app[OFFLOAD].database(
+        store.list_events, caller.namespace.name, start=start, end=end, kinds=kinds, performer=performer,
+        before=before, limit=PAGE_SIZE,
+    )
+    body = {
+        "start_time": quay_date(start),
+        "end_time": quay_date(end),
+        "logs": [audit_event_view(event) for event in events],
+    }
+    if cursor is not None:
+        body["next_page"] = encode_page(cursor)
+    return web.json_response(body)
+
+
+async def organization_logs(request: web.Request) -> web.Response:
+    """``GET /api/v1/organization/{orgname}/logs``: 200 ``{"start_time", "end_time", "logs",
+    "next_page"?}``; the organization's admins (and superusers) only."""
+    return await _logs(request, request.match_info["orgname"], "organization")
+
+
+async def user_logs(request: web.Request) -> web.Response:
+    """``GET /api/v1/user/logs``: the log of the caller's own namespace (their robots)."""
+    user = await current_user(request)
+    return await _logs(request, user.username, "user")

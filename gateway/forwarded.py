@@ -1,0 +1,59 @@
+"""Who the client is when requests come through a reverse proxy.
+
+``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed only when the connection comes
+from one of the configured trusted proxies (``--trusted-proxies``); anyone else could write
+whatever they like into them.
+"""
+
+import ipaddress
+
+from aiohttp import web
+
+# Longer headers are not the work of a few proxies; ignore the excess.
+MAX_FORWARDED_FOR = 4096
+
+
+def _address(text: str | None):
+    if not text:
+        return None
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def _trusted(address, networks) -> bool:
+    return address is not None and any(address in network for network in networks)
+
+
+def client_address(request: web.Request, trusted_proxies) -> str | None:
+    """Return the client's IP address as text (None when unknown).
+
+    The peer's address, unless the peer is a trusted proxy: then the right-most address of
+    ``X-Forwarded-For`` that is not itself a trusted proxy (each proxy appends the address
+    it saw, so the entries left of the first untrusted one could be forged by the client).
+    """
+    peer = request.remote
+    peer_address = _address(peer)
+    if not _trusted(peer_address, trusted_proxies):
+        return peer
+    header = ",".join(request.headers.getall("X-Forwarded-For", []))[:MAX_FORWARDED_FOR]
+    hops = [part.strip() for part in header.split(",") if part.strip()]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break  # garbage: do not look further left
+        if not _trusted(address, trusted_proxies):
+            return str(address)
+        peer = str(address)
+    return peer
+
+
+def public_origin(request: web.Request, trusted_proxies) -> str:
+    """Return ``scheme://host`` as the client used it (X-Forwarded-Proto from a trusted proxy)."""
+    scheme = request.scheme
+    if _trusted(_address(request.remote), trusted_proxies):
+        forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        if forwarded in ("http", "https"):
+            scheme = forwarded
+    return f"{scheme}://{request.host}"

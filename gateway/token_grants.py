@@ -1,0 +1,81 @@
+"""``POST /token``: the OAuth2 form grants of the distribution token spec ("oauth.md").
+
+- ``grant_type=refresh_token``: docker, once its login got a refresh token, sends
+  ``refresh_token``, ``client_id``, ``scope`` and ``service`` here for every push and pull.
+  The same refresh token is used again and again (it never rotates: docker ignores a new one).
+- ``grant_type=password``: ``username`` and ``password`` (a robot secret or a keyless
+  credential), as containerd tries first; ``access_type=offline`` adds a refresh token.
+
+The reply has ``access_token`` (and ``token``), ``scope``, ``expires_in`` and ``issued_at``,
+from the same code as ``GET /token``. A refresh token that no longer works is a 401 whose
+``details`` (what docker shows) tell the user to log in again.
+"""
+
+import logging
+
+from aiohttp import web
+
+from tokenstore import InvalidCredentials
+
+from .appkeys import CONFIG, OFFLOAD, STORE
+from .errors import TokenError, bad_request
+from .scopes import ScopeError, parse_scopes
+from .token_endpoint import authenticate_login, check_service, offline_token, token_response
+
+log = logging.getLogger(__name__)
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+LOGIN_AGAIN_DETAILS = (
+    "this saved login no longer works: the robot's secret was regenerated or has expired, or"
+    " the robot was deleted. Run `docker login` again with the robot's current secret."
+)
+
+
+async def post_token(request: web.Request) -> web.Response:
+    """Answer a form grant; returns the token JSON, raises TokenError (400/401)."""
+    config = request.app[CONFIG]
+    if request.content_type not in FORM_TYPES:
+        raise bad_request("POST /token takes a form (application/x-www-form-urlencoded) with a grant_type")
+    try:
+        form = await request.post()
+    except (ValueError, UnicodeError):
+        raise bad_request("malformed form body") from None
+    check_service(_field(form, "service"), config.service)
+    try:
+        scopes = parse_scopes(form.getall("scope", []))
+    except ScopeError as exc:
+        raise bad_request(str(exc)) from None
+    except UnicodeError:
+        raise bad_request("scope must be text") from None
+    grant_type = _field(form, "grant_type")
+    client_id = _field(form, "client_id") or ""
+    if grant_type == "refresh_token":
+        token = _field(form, "refresh_token")
+        if not token:
+            raise bad_request("grant_type=refresh_token needs a refresh_token")
+        try:
+            principal = await request.app[OFFLOAD].database(request.app[STORE].redeem_refresh_token, token)
+        except InvalidCredentials as exc:
+            log.info("refresh token refused (client %r)", client_id[:100])
+            raise TokenError(401, "UNAUTHORIZED", str(exc), LOGIN_AGAIN_DETAILS, config.realm) from None
+        return await token_response(request, principal, scopes)
+    if grant_type == "password":
+        username, password = _field(form, "username"), _field(form, "password")
+        if not username or password is None:
+            raise bad_request("grant_type=password needs username and password")
+        principal = await authenticate_login(request, username, password)
+        refresh_token = None
+        if (_field(form, "access_type") or "").lower() == "offline":
+            refresh_token = await offline_token(request, principal, client_id)
+        return await token_response(request, principal, scopes, refresh_token=refresh_token)
+    if grant_type is None:
+        raise bad_request("missing grant_type: use refresh_token or password")
+    raise bad_request(f"unsupported grant_type {grant_type[:50]!r}: use refresh_token or password")
+
+
+def _field(form, name: str) -> str | None:
+    """Return a text field of the form (None when absent); a file upload is a 400."""
+    value = form.get(name)
+    if value is not None and not isinstance(value, str):
+        raise bad_request(f"{name} must be a plain form field")
+    return value

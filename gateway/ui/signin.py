@@ -1,0 +1,107 @@
+"""Signing in and out of the web UI.
+
+Sign-in checks the password with the model's ``check_password`` (one bcrypt run whether or
+not the user exists) and answers every failure with the same message, so the form cannot be
+used to find out which user names exist. A successful sign-in starts a new session (never
+reuses one) and records ``login_success`` in the user's own audit log. Signing out deletes the
+session server-side.
+"""
+
+import logging
+import secrets
+
+from aiohttp import web
+
+from tokenstore import InvalidCredentials, User
+
+from ..api.auth import performer
+from ..appkeys import OFFLOAD, STORE
+from . import csrf
+from .cookies import clear_cookie, set_cookie
+from .errors import UiError
+from .keys import SESSION_ID
+from .render import flash, render
+from .sessions import (
+    SESSION_COOKIE,
+    SIGNIN_COOKIE,
+    SIGNIN_COOKIE_LIFETIME,
+    action,
+    load_session,
+    safe_next,
+    start_session,
+)
+
+log = logging.getLogger(__name__)
+
+HOME = "/organizations"
+SIGNIN_FAILED = "Incorrect username or password."
+FORM_EXPIRED = "The sign-in form had expired. Please try again."
+# Longer input cannot be a valid name or password; it is not worth a bcrypt run.
+MAX_FIELD_LENGTH = 1024
+
+
+async def signin_page(request: web.Request) -> web.StreamResponse:
+    """``GET /signin``: the sign-in form (or straight on, when already signed in)."""
+    target = safe_next(request.query.get("next"))
+    if await load_session(request) is not None:
+        raise web.HTTPSeeOther(target or HOME)
+    return _form(request, target=target)
+
+
+async def signin(request: web.Request) -> web.StreamResponse:
+    """``POST /signin``: check the form's CSRF token and the password; start a session."""
+    if csrf.cross_site(request):
+        raise UiError(403, "This request came from another site and was refused.")
+    form = await request.post()
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "")))
+    presented = form.get("csrf_token")
+    if not csrf.matches(request.cookies.get(SIGNIN_COOKIE), csrf.SIGNIN_PURPOSE, presented if isinstance(presented, str) else None):
+        return _form(request, target=target, username=username, error=FORM_EXPIRED, status=403)
+    if not username or not password or len(username) > MAX_FIELD_LENGTH or len(password) > MAX_FIELD_LENGTH:
+        return _form(request, target=target, username=username, error=SIGNIN_FAILED)
+    store = request.app[STORE]
+    try:
+        user: User = await request.app[OFFLOAD].bcrypt(store.check_password, username, password)
+    except InvalidCredentials:
+        log.info("web sign-in failed")
+        return _form(request, target=target, username=username, error=SIGNIN_FAILED)
+    audit = performer(request, user)
+
+    def open_session():
+        session = store.create_ui_session(user.id)
+        store.record_event("login_success", user.username, **audit, metadata={"kind": "user", "via": "web"})
+        return session
+
+    session = await request.app[OFFLOAD].database(open_session)
+    response = web.HTTPSeeOther(target or HOME)
+    start_session(response, request, session)
+    raise response
+
+
+@action
+async def signout(request: web.Request) -> web.StreamResponse:
+    """``POST /signout``: end the session (for every copy of the cookie) and go to sign-in."""
+    await request.app[OFFLOAD].database(request.app[STORE].end_ui_session, request[SESSION_ID])
+    response = web.HTTPSeeOther("/signin")
+    clear_cookie(response, request, SESSION_COOKIE)
+    flash(response, request, "You have signed out.")
+    raise response
+
+
+def _form(request: web.Request, *, target: str | None, username: str = "", error: str | None = None,
+          status: int = 200) -> web.Response:
+    """Render the sign-in form, binding its CSRF token to the sign-in cookie (made when missing)."""
+    binding = request.cookies.get(SIGNIN_COOKIE)
+    fresh = not binding or len(binding) > 128
+    if fresh:
+        binding = secrets.token_urlsafe(32)
+    response = render(request, "signin.html", {
+        "signin_token": csrf.token_for(binding, csrf.SIGNIN_PURPOSE),
+        "next": target or "",
+        "username": username,
+        "error": error,
+    }, status=status)
+    if fresh:
+        set_cookie(response, request, SIGNIN_COOKIE, binding, max_age=SIGNIN_COOKIE_LIFETIME, path="/signin")
+    return response

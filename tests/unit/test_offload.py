@@ -1,0 +1,94 @@
+"""The thread pools: batched database jobs, and writes committed together."""
+
+import asyncio
+import contextvars
+import sqlite3
+import threading
+
+import pytest
+
+from gateway.offload import BatchingPool, Offload
+
+REQUEST_ID = contextvars.ContextVar("request_id", default=None)
+
+
+@pytest.fixture
+async def offload(store):
+    pools = Offload(store=store)
+    yield pools
+    pools.close()
+
+
+async def test_database_jobs_run_off_the_loop_and_return_or_raise(offload):
+    loop_thread = threading.get_ident()
+    assert await offload.database(threading.get_ident) != loop_thread
+    with pytest.raises(KeyError):
+        await offload.database({}.__getitem__, "missing")
+
+
+async def test_jobs_see_the_callers_context(offload):
+    async def one(value):
+        REQUEST_ID.set(value)
+        return await offload.database(REQUEST_ID.get)
+
+    assert await asyncio.gather(*(one(i) for i in range(50))) == list(range(50))
+
+
+async def test_many_jobs_are_answered_in_batches():
+    pool = BatchingPool(1, thread_name_prefix="test")
+    release = threading.Event()
+    try:
+        blocker = asyncio.ensure_future(pool.run(release.wait, 5))
+        await asyncio.sleep(0.05)
+        waiting = [asyncio.ensure_future(pool.run(lambda i=i: i * 2)) for i in range(200)]
+        release.set()
+        assert await asyncio.gather(*waiting) == [i * 2 for i in range(200)]
+        assert await blocker is True
+    finally:
+        pool.close()
+
+
+async def test_a_caller_that_gives_up_does_not_disturb_the_others():
+    pool = BatchingPool(1, thread_name_prefix="test")
+    release = threading.Event()
+    try:
+        first = asyncio.ensure_future(pool.run(release.wait, 5))
+        second = asyncio.ensure_future(pool.run(lambda: "done"))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        release.set()
+        assert await second == "done"
+    finally:
+        pool.close()
+
+
+def audit_rows(store) -> list[str]:
+    return [row[0] for row in store.db.execute("SELECT kind FROM audit_log ORDER BY id")]
+
+
+async def test_writes_are_committed_together_and_a_failing_one_alone_is_undone(offload, store):
+    store.create_namespace("myorg")
+
+    def write(kind):
+        store.record_event(kind, "myorg")
+        if kind == "bad":
+            raise ValueError("refused")
+        return kind
+
+    results = await asyncio.gather(*(offload.write(write, kind) for kind in ("one", "bad", "two")), return_exceptions=True)
+    assert results[0] == "one" and isinstance(results[1], ValueError) and results[2] == "two"
+    assert audit_rows(store) == ["one", "two"]
+    assert not store.db.conn.in_transaction
+
+
+async def test_a_write_waits_for_another_writer_instead_of_failing(offload, store):
+    store.create_namespace("myorg")
+    other = sqlite3.connect(store.path, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    write = asyncio.ensure_future(offload.write(store.record_event, "late", "myorg"))
+    await asyncio.sleep(0.3)
+    assert not write.done()
+    other.execute("COMMIT")
+    other.close()
+    assert await write is True
+    assert audit_rows(store) == ["late"]

@@ -1,0 +1,151 @@
+"""The audit log: who did what in which namespace, and when.
+
+One row per management action (``create_robot``, ``delete_robot``,
+``regenerate_robot_token``, permission and repository changes, ...), per robot login
+(``login_success``, ``login_failure``) and per registry token issued (``issue_token``, with
+the scopes asked for and the actions granted). Each row belongs to the namespace it is about
+and is read back per namespace, newest first.
+
+A row never holds a secret: metadata keys that could carry one are dropped on the way in,
+and client-supplied text is cut to a bounded length.
+"""
+
+import json
+from dataclasses import dataclass
+
+from .names import ROBOT_SEPARATOR
+
+# Keys never written into a row's metadata, whatever a caller passes.
+_SECRET_KEYS = frozenset({"token", "secret", "password", "hash", "authorization"})
+_MAX_TEXT = 512
+_MAX_ITEMS = 50
+DEFAULT_PAGE_SIZE = 20
+
+_EVENT_COLUMNS = "a.id, n.name, a.kind, a.performer, a.performer_kind, a.ip, a.repository, a.metadata, a.created"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One row of the audit log."""
+
+    id: int
+    namespace: str
+    kind: str
+    performer: str | None
+    performer_kind: str | None
+    ip: str | None
+    repository: str | None
+    metadata: dict
+    created: float
+
+
+def _bounded(value, depth: int = 0):
+    """Return ``value`` with long text cut, long lists shortened and secret keys dropped."""
+    if isinstance(value, str):
+        return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + "..."
+    if isinstance(value, dict):
+        if depth > 4:
+            return "..."
+        return {
+            str(key)[:_MAX_TEXT]: _bounded(item, depth + 1)
+            for key, item in list(value.items())[:_MAX_ITEMS]
+            if str(key).lower() not in _SECRET_KEYS
+        }
+    if isinstance(value, (list, tuple)):
+        if depth > 4:
+            return "..."
+        return [_bounded(item, depth + 1) for item in value[:_MAX_ITEMS]]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return _bounded(str(value), depth)
+
+
+class AuditMixin:
+    """Store methods that write and read the audit log; mixed into ``tokenstore.Store``."""
+
+    def record_event(
+        self, kind: str, namespace: str, *, performer: str | None = None, performer_kind: str | None = None,
+        ip: str | None = None, repository: str | None = None, metadata: dict | None = None,
+    ) -> bool:
+        """Append a row to the log of the live namespace ``namespace``.
+
+        ``performer_kind`` is "user" or "robot" (None when nobody signed in, e.g. the
+        command line). Returns True when a row was written, False when no live namespace has
+        that name (there is then nobody to show the row to).
+        """
+        cursor = self.db.execute(
+            "INSERT INTO audit_log (namespace_id, kind, performer, performer_kind, ip, repository, metadata, created)"
+            " SELECT id, ?, ?, ?, ?, ?, ?, ? FROM namespaces WHERE name = ? AND deleted_at IS NULL",
+            [
+                kind, _bounded(performer), performer_kind, _bounded(ip), _bounded(repository),
+                json.dumps(_bounded(metadata or {})), self.clock(), namespace,
+            ],
+        )
+        return cursor.rowcount > 0
+
+    def record_robot_login(
+        self, username: str, *, success: bool, reason: str | None = None, ip: str | None = None,
+        user_agent: str | None = None, scopes: list[str] | None = None, access: list[dict] | None = None,
+    ) -> None:
+        """Log a robot's token request in the robot's namespace.
+
+        A failure writes ``login_failure`` (with ``reason``, e.g. "invalid" or "expired");
+        a success writes ``login_success`` and ``issue_token`` (the scopes asked for and the
+        access granted), together. Nothing is written when the name is not of the form
+        ``namespace+shortname`` or the namespace does not exist.
+        """
+        namespace, separator, _ = username.partition(ROBOT_SEPARATOR) if isinstance(username, str) else ("", "", "")
+        if not separator or not namespace:
+            return
+        common = {"robot": username, "useragent": user_agent}
+        with self.db.atomic():
+            if not success:
+                self.record_event(
+                    "login_failure", namespace, performer=username, performer_kind="robot", ip=ip,
+                    metadata={**common, "kind": "robot", "reason": reason or "invalid"},
+                )
+                return
+            if self.record_event(
+                "login_success", namespace, performer=username, performer_kind="robot", ip=ip,
+                metadata={**common, "kind": "robot"},
+            ):
+                self.record_event(
+                    "issue_token", namespace, performer=username, performer_kind="robot", ip=ip,
+                    metadata={**common, "scopes": list(scopes or []), "access": list(access or [])},
+                )
+
+    def list_events(
+        self, namespace: str, *, start: float, end: float, kinds: list[str] | None = None,
+        performer: str | None = None, before: tuple[float, int] | None = None, limit: int = DEFAULT_PAGE_SIZE,
+    ) -> tuple[list[AuditEvent], tuple[float, int] | None]:
+        """Return one page of ``namespace``'s log, newest first, and the cursor of the next page.
+
+        Rows with ``start <= created < end``, of the ``kinds`` given (all when None) and by
+        ``performer`` (anyone when None), older than the cursor ``before`` (as returned for
+        the previous page). The returned cursor is None on the last page. Raises
+        NamespaceNotFound.
+        """
+        ns = self.get_namespace(namespace)
+        sql = f"SELECT {_EVENT_COLUMNS} FROM audit_log a JOIN namespaces n ON n.id = a.namespace_id" \
+              " WHERE a.namespace_id = ? AND a.created >= ? AND a.created < ?"
+        params: list = [ns.id, start, end]
+        if kinds:
+            sql += f" AND a.kind IN ({', '.join('?' for _ in kinds)})"
+            params.extend(kinds)
+        if performer is not None:
+            sql += " AND a.performer = ?"
+            params.append(performer)
+        if before is not None:
+            sql += " AND (a.created < ? OR (a.created = ? AND a.id < ?))"
+            params.extend([before[0], before[0], before[1]])
+        sql += " ORDER BY a.created DESC, a.id DESC LIMIT ?"
+        params.append(limit + 1)
+        rows = self.db.execute(sql, params).fetchall()
+        events = [_event(row) for row in rows[:limit]]
+        cursor = (events[-1].created, events[-1].id) if len(rows) > limit else None
+        return events, cursor
+
+
+def _event(row) -> AuditEvent:
+    id_, namespace, kind, performer, performer_kind, ip, repository, metadata, created = row
+    return AuditEvent(id_, namespace, kind, performer, performer_kind, ip, repository, json.loads(metadata or "{}"), created)

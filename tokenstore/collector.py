@@ -1,0 +1,96 @@
+"""The garbage collector: removes the rows that deletions and rotations leave behind.
+
+Deleting a namespace, user, robot or repository only marks its row (``deleted_at``), which
+stops every credential and grant at once; the collector removes the marked rows later with
+everything that refers to them. Old secrets and API tokens (revoked or expired longer than
+RETENTION ago) go too.
+
+What "refers to" means is read from the schema's foreign keys at each run, not listed here:
+a table added by a later migration (federation settings, refresh tokens, ...) is collected
+as soon as it references robots, namespaces or any other collected table. Each batch is one
+transaction, so a run can stop anywhere without leaving half-deleted rows.
+"""
+
+from collections import Counter, defaultdict
+
+# Revoked or expired secrets and API tokens are kept this long (for rotation audits), then removed.
+RETENTION = 7 * 86400
+DEFAULT_BATCH_SIZE = 500
+# SQLite's default bound on host parameters is 32766; stay far below it.
+_CHUNK = 500
+_MAX_DEPTH = 8
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _chunks(ids: list[int]):
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start:start + _CHUNK]
+
+
+class CollectorMixin:
+    """``collect_garbage``; mixed into ``tokenstore.Store``."""
+
+    def collect_garbage(self, *, batch_size: int = DEFAULT_BATCH_SIZE, retention: float = RETENTION) -> dict[str, int]:
+        """Hard-delete deleted namespaces, users, robots and repositories, with every row that
+        refers to them, and secrets and API tokens revoked or expired ``retention`` seconds ago.
+
+        Returns the number of rows removed per table (tables with none are left out).
+        """
+        counts: Counter = Counter()
+        dependents = self._dependents()
+        cutoff = self.clock() - retention
+        steps = [
+            ("namespaces", "deleted_at IS NOT NULL", []),
+            ("users", "deleted_at IS NOT NULL", []),
+            ("robots", "deleted_at IS NOT NULL", []),
+            ("repositories", "deleted_at IS NOT NULL", []),
+            ("robot_secrets", "(revoked_at IS NOT NULL AND revoked_at <= ?) OR (expires_at IS NOT NULL AND expires_at <= ?)",
+             [cutoff, cutoff]),
+            ("api_tokens", "(revoked_at IS NOT NULL AND revoked_at <= ?) OR (expires_at IS NOT NULL AND expires_at <= ?)",
+             [cutoff, cutoff]),
+        ]
+        for table, where, params in steps:
+            while True:
+                with self.db.atomic():
+                    ids = [row[0] for row in self.db.execute(
+                        f"SELECT rowid FROM {_quote(table)} WHERE {where} LIMIT ?", [*params, batch_size]
+                    )]
+                    if ids:
+                        self._cascade_delete(table, ids, dependents, counts, 0)
+                if len(ids) < batch_size:
+                    break
+        return {table: count for table, count in counts.items() if count}
+
+    def _dependents(self) -> dict[str, list[tuple[str, str]]]:
+        """Map each table to the (table, column) pairs whose foreign keys point at its rows."""
+        dependents: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        tables = [row[0] for row in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )]
+        for table in tables:
+            for fk in self.db.execute(f"PRAGMA foreign_key_list({_quote(table)})"):
+                parent, column, parent_column = fk[2], fk[3], fk[4]
+                # Every table here keys its rows by an INTEGER PRIMARY KEY ``id`` (the rowid);
+                # a reference to another column cannot be followed by rowid.
+                if parent_column in (None, "id") and parent != table:
+                    dependents[parent].append((table, column))
+        return dependents
+
+    def _cascade_delete(self, table: str, ids: list[int], dependents, counts: Counter, depth: int) -> None:
+        """Delete rows ``ids`` of ``table`` after the rows that refer to them, depth first."""
+        if depth > _MAX_DEPTH:
+            raise RuntimeError(f"foreign keys nest deeper than {_MAX_DEPTH} levels below {table}")
+        for child, column in dependents.get(table, ()):
+            for chunk in _chunks(ids):
+                marks = ", ".join("?" for _ in chunk)
+                child_ids = [row[0] for row in self.db.execute(
+                    f"SELECT rowid FROM {_quote(child)} WHERE {_quote(column)} IN ({marks})", chunk
+                )]
+                if child_ids:
+                    self._cascade_delete(child, child_ids, dependents, counts, depth + 1)
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" for _ in chunk)
+            counts[table] += self.db.execute(f"DELETE FROM {_quote(table)} WHERE rowid IN ({marks})", chunk).rowcount
