@@ -62,7 +62,9 @@ def _secret_reply(place: Place, issued: IssuedSecret, host: str, *, status: int 
 
 async def _json_object(request: web.Request) -> dict:
     if request.content_type != "application/json":
-        raise UiError(415, "Send the form as JSON.")
+        # The form's plain submission, without the page's script: the secret could only be
+        # shown in a page rendered here, which never happens.
+        raise UiError(415, "Creating a robot account needs JavaScript: its token is shown only in the dialog.")
     raw = await request.content.read(MAX_JSON_BODY + 1)
     if len(raw) > MAX_JSON_BODY:
         raise UiError(413, "The form is too large.")

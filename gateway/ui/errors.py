@@ -11,7 +11,10 @@ from ..errors import HTTPProblem
 from . import headers
 from .render import render
 
-TITLES = {500: "Something went wrong", 400: "Not accepted", 401: "Signed out", 403: "Not allowed", 404: "Not found", 409: "Already exists"}
+TITLES = {
+    400: "Not accepted", 401: "Signed out", 403: "Not allowed", 404: "Not found", 413: "Too large",
+    415: "JavaScript needed", 500: "Something went wrong",
+}
 
 
 def wants_json(request: web.Request) -> bool:

@@ -55,7 +55,6 @@ regauth_cli = _e2e.regauth_cli
 oci_image = _e2e.oci_image
 skopeo_tool = _e2e.skopeo_tool
 new_client = _e2e.new_client
-require = _e2e.require
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
