@@ -43,6 +43,9 @@ class Target:
     def pull(self) -> float:
         return statistics.median(self.pull_s)
 
+    def summary(self) -> str:
+        return f"push {self.push:.2f} s, pull {self.pull:.2f} s (fastest {min(self.push_s):.2f} / {min(self.pull_s):.2f})"
+
 
 def registry_config(root: Path, port: int, auth_block: str = "") -> Path:
     """Write a docker-registry config (filesystem storage under ``root``) and return it."""
@@ -146,14 +149,17 @@ class RegistryBench:
             raise RuntimeError(f"skopeo copy {source} {dest} failed: {result.stderr.strip()[-600:]}")
         return took
 
-    def measure(self, iterations: int, *, layers: int, layer_bytes: int) -> int:
-        """Push then pull a fresh image to every target, ``iterations`` times in rotating
-        order (after one untimed round with a small image); returns the image's layer bytes."""
-        images = self.workdir / "images"
-        warm = images / "warmup"
+    def warm_up(self) -> None:
+        """One untimed push and pull of a small image to every target."""
+        warm = self.workdir / "images" / "warmup"
         oci.build(warm, IMAGE_TAG, layers=1, layer_bytes=64 * 1024)
         for target in self.targets:
             self._copy(target, warm, "warmup", record=False)
+
+    def measure(self, iterations: int, *, layers: int, layer_bytes: int) -> int:
+        """Push then pull a fresh image to every target, ``iterations`` times in rotating
+        order; returns the image's layer bytes."""
+        images = self.workdir / "images"
         size = 0
         for iteration in range(iterations):
             layout = images / f"image{iteration}"

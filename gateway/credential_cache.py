@@ -25,7 +25,7 @@ from tokenstore import Principal, Store
 
 from .offload import Offload
 
-DEFAULT_MAX_ENTRIES = 50_000
+DEFAULT_MAX_ENTRIES = 20_000  # about 9 MiB when full (~470 bytes an entry)
 # Bounds how long a verification is reused; the per-hit confirmation makes revocation
 # immediate regardless, this only bounds memory held for idle robots.
 DEFAULT_TTL = 3600.0

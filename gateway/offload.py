@@ -19,6 +19,15 @@ others). A CI burst then costs a few commits a second instead of one per request
 several worker processes, their writer threads take turns through a lock file (flock) next
 to the database before they begin: a waiting writer is woken the moment the other commits,
 where SQLite's own busy handler would poll with sleeps of up to 100 ms.
+
+A commit is a millisecond or so. SQLite would also, every 1,000 pages, copy the WAL back
+into the database file inside a commit (its automatic checkpoint, with two fsyncs), which on
+a busy disk was seen to take from 50 ms to most of a second while every writer of every
+worker waited. So the writer's connection does not checkpoint; a thread of its own does,
+twice a second: first without holding up anyone, then once more under the writers' lock for
+the few pages written meanwhile, so that the next write starts the WAL over from the top
+and it stays small. ``write_soon`` (for audit rows) bounds what a reply can wait for a
+commit anyway: ``WRITE_WAIT`` seconds, after which the reply goes and the write completes.
 """
 
 import asyncio
@@ -48,6 +57,12 @@ DEFAULT_DATABASE_THREADS = 2
 # How many waiting jobs one thread takes at a time: bounds the extra latency a job sees
 # behind the others of its batch (each a few tens of microseconds).
 MAX_BATCH = 64
+# How long ``write_soon`` waits for the commit before it returns anyway.
+WRITE_WAIT = 0.05
+# Seconds between checkpoints, and the WAL size (pages) below which one is skipped (SQLite's
+# own automatic checkpoint threshold).
+CHECKPOINT_INTERVAL = 0.5
+CHECKPOINT_PAGES = 1000
 
 
 class Offload:
@@ -61,13 +76,19 @@ class Offload:
         write job commits on its own."""
         # bcrypt releases the GIL, so one thread per core uses the machine fully; more
         # would only add queueing inside the pool instead of in front of it.
-        self._bcrypt = ThreadPoolExecutor(bcrypt_threads or os.cpu_count() or 2, thread_name_prefix="bcrypt")
-        self._database = BatchingPool(database_threads, thread_name_prefix="sqlite")
-        self._writer = BatchingPool(
-            1, thread_name_prefix="sqlite_writer",
-            connection=(lambda: store.db.conn) if store is not None else None,
-            lock_path=store.path.with_name(store.path.name + "-writer.lock") if store is not None else None,
+        self._bcrypt = ThreadPoolExecutor(
+            bcrypt_threads or os.cpu_count() or 2, thread_name_prefix="bcrypt", initializer=_yield_to_requests,
         )
+        self._database = BatchingPool(database_threads, thread_name_prefix="sqlite")
+        if store is None:
+            self._writer = BatchingPool(1, thread_name_prefix="sqlite_writer")
+            self._checkpoints = None
+            return
+        lock_path = store.path.with_name(store.path.name + "-writer.lock")
+        self._writer = BatchingPool(
+            1, thread_name_prefix="sqlite_writer", connection=_without_autocheckpoint(store), lock_path=lock_path,
+        )
+        self._checkpoints = Checkpointer(store, lock_path, CHECKPOINT_INTERVAL)
 
     async def bcrypt(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """Run ``fn`` (which does bcrypt work) in the bcrypt pool; returns its result."""
@@ -87,10 +108,105 @@ class Offload:
         """
         return await self._writer.run(fn, *args, **kwargs)
 
+    async def write_soon(self, fn: Callable[..., object], *args, **kwargs) -> None:
+        """Run ``fn`` like ``write``, waiting for its commit at most ``WRITE_WAIT`` seconds.
+
+        Raises what ``write`` raises when that happens within the wait; a write still
+        queued or committing then goes on, and logs its failure, if any, itself.
+        """
+        write = asyncio.ensure_future(self._writer.run(fn, *args, **kwargs))
+        done, _ = await asyncio.wait((write,), timeout=WRITE_WAIT)
+        if done:
+            write.result()
+        else:
+            write.add_done_callback(_log_late_failure)
+
     def close(self) -> None:
         self._bcrypt.shutdown(wait=True, cancel_futures=True)
         self._database.close()
         self._writer.close()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
+
+
+def _without_autocheckpoint(store: "Store") -> Callable[[], sqlite3.Connection]:
+    """Return a function giving the calling thread's connection with automatic checkpoints
+    turned off (the Checkpointer does them, outside the commits requests wait for)."""
+    configured: list[sqlite3.Connection] = []
+
+    def connection() -> sqlite3.Connection:
+        conn = store.db.conn
+        if conn not in configured:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            configured[:] = [conn]
+        return conn
+
+    return connection
+
+
+class Checkpointer:
+    """Checkpoints the store's WAL every ``interval`` seconds on a thread and connection of
+    its own, once it holds ``CHECKPOINT_PAGES`` pages.
+
+    A PASSIVE checkpoint never waits for readers or writers, nor blocks them; but while the
+    writers keep appending it never catches up, and the WAL only starts over when a write
+    begins with everything copied. So after the long pass, a second one runs holding the
+    writers' lock (``lock_path``): it copies only what was written during the first, and the
+    next writer then starts the WAL from its beginning.
+    """
+
+    def __init__(self, store: "Store", lock_path: Path, interval: float = CHECKPOINT_INTERVAL):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(store, lock_path, interval), name="sqlite_checkpoint", daemon=True,
+        )
+        self._thread.start()
+
+    def _run(self, store: "Store", lock_path: Path, interval: float) -> None:
+        lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    _, pages, _ = store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if pages < CHECKPOINT_PAGES:
+                        continue
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    try:
+                        store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    finally:
+                        fcntl.flock(lock, fcntl.LOCK_UN)
+                except sqlite3.Error as exc:  # tried again next round
+                    log.debug("checkpoint skipped: %s", exc)
+        finally:
+            os.close(lock)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _log_late_failure(write: asyncio.Future) -> None:
+    if not write.cancelled() and write.exception() is not None:
+        log.warning("a write finished after its request had been answered, and failed: %r", write.exception())
+
+
+# How much lower the bcrypt threads' scheduling priority is than the rest of the process.
+BCRYPT_NICENESS = 10
+
+
+def _yield_to_requests() -> None:
+    """Lower the calling (bcrypt) thread's CPU priority.
+
+    A burst of cold logins keeps every core busy with bcrypt for seconds; at a lower priority
+    those threads still use all the idle CPU, but the event loop, the database threads and
+    the other processes of the machine run first, so health checks and warm token requests
+    keep answering in milliseconds. Linux keeps a nice value per thread.
+    """
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + BCRYPT_NICENESS))
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: run at normal priority
+        log.debug("could not lower the priority of a bcrypt thread: %s", exc)
 
 
 class BatchingPool:

@@ -28,7 +28,7 @@ def _client(request: web.Request) -> dict:
 
 async def _write(request: web.Request, **kwargs) -> None:
     try:
-        await request.app[OFFLOAD].write(request.app[STORE].record_robot_login, **kwargs)
+        await request.app[OFFLOAD].write_soon(request.app[STORE].record_robot_login, **kwargs)
     except Exception as exc:  # noqa: BLE001 - auditing must not fail the token request
         log.warning("could not write the audit row of a token request: %s", exc.__class__.__name__)
 
