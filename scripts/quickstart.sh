@@ -27,6 +27,7 @@ PUBLIC=$HOST:$NGINX_PORT
 ORG=myorg
 REPO=$ORG/app
 ROBOT=$ORG+ci
+UI_USER=admin
 
 SERVICES=(regauth nginx registry)
 
@@ -264,6 +265,20 @@ fi
 "$REGAUTH" grant "$ROBOT" "$REPO" write >/dev/null
 secret=$(printf '%s' "$robot_json" | json_field token)
 
+# A person for the web UI and the API, admin of the organization. Created on the first
+# run only, with a random password that is shown then (it is stored as a hash).
+ui_password=""
+if ! "$REGAUTH" user list | has_item "$UI_USER" name; then
+    ui_password=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(12))')
+    printf '%s\n' "$ui_password" | "$REGAUTH" user create "$UI_USER" >/dev/null
+    "$REGAUTH" org add-member "$ORG" "$UI_USER" --admin >/dev/null
+fi
+if [ -n "$ui_password" ]; then
+    ui_line="Web UI: http://$PUBLIC/  user '$UI_USER', password $ui_password (shown only now)"
+else
+    ui_line="Web UI: http://$PUBLIC/  user '$UI_USER' (password as printed on the first run)"
+fi
+
 # Prove the whole path once: a token for a push, fetched through nginx.
 status=$(curl -s -o /dev/null -w '%{http_code}' -u "$ROBOT:$secret" \
     "http://$PUBLIC/token?service=${REGAUTH_SERVICE:-regauth}&scope=repository:$REPO:pull,push" || true)
@@ -281,6 +296,8 @@ Robot $ROBOT may push and pull $REPO. Its secret is shown only now:
   docker login $PUBLIC -u '$ROBOT' -p $secret
   podman login --tls-verify=false $PUBLIC -u '$ROBOT' -p $secret
   skopeo login --tls-verify=false $PUBLIC -u '$ROBOT' -p $secret
+
+$ui_line
 
 Then, for example:
 
