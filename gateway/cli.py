@@ -211,8 +211,7 @@ def cmd_org_list(config, args):
 def cmd_robot_create(config, args):
     store = _store(config)
     expires_at = _lifetime(parse_cli_expiry, args.expires, store.clock()) if args.expires else None
-    issued = store.create_robot_expiring(args.robot, args.description, expires_at=expires_at)
-    _audit(store, "create_robot", issued.robot.namespace, robot=issued.robot.shortname, description=args.description)
+    issued = store.create_robot_audited(args.robot, args.description, expires_at=expires_at, via="cli")
     _print(robot_json(issued.robot, issued))
 
 
@@ -233,9 +232,7 @@ def cmd_robot_regenerate(config, args):
     store = _store(config)
     grace = _lifetime(parse_duration, args.grace)
     expires_at = _lifetime(parse_cli_expiry, args.expires, store.clock()) if args.expires else None
-    issued = store.rotate_secret(args.robot, grace_seconds=grace, expires_at=expires_at)
-    _audit(store, "regenerate_robot_token", issued.robot.namespace, robot=issued.robot.shortname,
-           grace_seconds=grace, expiration=expires_at)
+    issued = store.regenerate_robot_audited(args.robot, grace_seconds=grace, expires_at=expires_at, via="cli")
     body = robot_json(issued.robot, issued)
     body["secrets"] = secrets_json(store.list_secrets(args.robot))
     _print(body)
@@ -268,9 +265,7 @@ def _lifetime(parse, text, *more):
 
 def cmd_robot_delete(config, args):
     store = _store(config)
-    store.delete_robot(args.robot)
-    namespace, _, shortname = args.robot.partition("+")
-    _audit(store, "delete_robot", namespace, robot=shortname)
+    store.delete_robot_audited(args.robot, via="cli")
     _print({"deleted": args.robot})
 
 
@@ -294,21 +289,14 @@ def cmd_repo_delete(config, args):
 
 
 def cmd_grant(config, args):
-    store = _store(config)
-    permission = store.grant(args.robot, args.target, args.role)
-    kind = "change_repo_permission" if permission.repository else "change_namespace_permission"
-    _audit(store, kind, permission.namespace, username=args.robot, repo=permission.repository,
-           namespace=permission.namespace, role=permission.role.value)
+    permission = _store(config).grant_audited(args.robot, args.target, args.role, via="cli")
     _print(permission_json(permission))
 
 
 def cmd_revoke(config, args):
-    store = _store(config)
-    store.revoke(args.robot, args.target)
-    namespace, slash, name = args.target.partition("/")
-    kind = "delete_repo_permission" if slash else "delete_namespace_permission"
-    _audit(store, kind, namespace, username=args.robot, repo=name or None, namespace=namespace)
+    _store(config).revoke_audited(args.robot, args.target, via="cli")
     _print({"revoked": {"robot": args.robot, "target": args.target}})
+
 
 # -- users, organization members, API tokens, garbage collection ----------------------
 

@@ -35,6 +35,7 @@ from .audit import AuditMixin
 from .collector import CollectorMixin
 from .listings import ListingsMixin
 from .ui_sessions import UiSessionMixin
+from .audited_changes import AuditedChangesMixin
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ _REPO_COLUMNS = "p.id, p.namespace_id, n.name AS namespace, p.name, p.visibility
 
 class Store(
     FederationMixin, RefreshTokenMixin, SecretLifecycleMixin, AccountsMixin, AuditMixin, ListingsMixin, CollectorMixin,
-    UiSessionMixin,
+    UiSessionMixin, AuditedChangesMixin,
 ):
     """Robot accounts and their rights, kept in one SQLite file."""
 

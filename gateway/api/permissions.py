@@ -81,16 +81,9 @@ async def put_repository_permission(request: web.Request) -> web.Response:
     username = _robot_in(caller.namespace.name, request.match_info["username"], for_write=True)
     role = string_field(await read_object(request), "role", required=True, choices=ROLES)
     store = request.app[STORE]
-    repo = request.match_info["repository"]
 
     def put():
-        with store.db.atomic():
-            permission = store.grant(username, full_name, role)
-            store.record_event(
-                "change_repo_permission", caller.namespace.name, **caller.audit(request), repository=repo,
-                metadata={"username": username, "repo": repo, "namespace": caller.namespace.name, "role": role},
-            )
-        return permission
+        return store.grant_audited(username, full_name, role, actor=caller.audit(request))
 
     permission = await request.app[OFFLOAD].database(put)
     return web.json_response(user_permission_view(permission, in_organization=_in_organization(caller)))
@@ -103,15 +96,9 @@ async def delete_repository_permission(request: web.Request) -> web.Response:
     caller = await require_namespace_admin(request, request.match_info["namespace"])
     username = _robot_in(caller.namespace.name, request.match_info["username"], for_write=False)
     store = request.app[STORE]
-    repo = request.match_info["repository"]
 
     def delete():
-        with store.db.atomic():
-            store.revoke(username, full_name)
-            store.record_event(
-                "delete_repo_permission", caller.namespace.name, **caller.audit(request), repository=repo,
-                metadata={"username": username, "repo": repo, "namespace": caller.namespace.name},
-            )
+        store.revoke_audited(username, full_name, actor=caller.audit(request))
 
     await request.app[OFFLOAD].database(delete)
     return web.Response(status=204)
@@ -150,13 +137,7 @@ async def put_namespace_permission(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def put():
-        with store.db.atomic():
-            permission = store.grant(username, caller.namespace.name, role)
-            store.record_event(
-                "change_namespace_permission", caller.namespace.name, **caller.audit(request),
-                metadata={"username": username, "namespace": caller.namespace.name, "role": role},
-            )
-        return permission
+        return store.grant_audited(username, caller.namespace.name, role, actor=caller.audit(request))
 
     permission = await request.app[OFFLOAD].database(put)
     return web.json_response(user_permission_view(permission, in_organization=_in_organization(caller)))
@@ -169,12 +150,7 @@ async def delete_namespace_permission(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def delete():
-        with store.db.atomic():
-            store.revoke(username, caller.namespace.name)
-            store.record_event(
-                "delete_namespace_permission", caller.namespace.name, **caller.audit(request),
-                metadata={"username": username, "namespace": caller.namespace.name},
-            )
+        store.revoke_audited(username, caller.namespace.name, actor=caller.audit(request))
 
     await request.app[OFFLOAD].database(delete)
     return web.Response(status=204)

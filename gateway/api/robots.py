@@ -77,13 +77,9 @@ async def create_robot(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def create():
-        with store.db.atomic():
-            issued = store.create_robot_expiring(username, description, metadata, expires_at=expires_at)
-            store.record_event(
-                "create_robot", caller.namespace.name, **caller.audit(request),
-                metadata={"robot": issued.robot.shortname, "description": description, "unstructured_metadata": metadata},
-            )
-        return issued
+        return store.create_robot_audited(
+            username, description, metadata, expires_at=expires_at, actor=caller.audit(request)
+        )
 
     # bcrypt runs inside: use the bcrypt pool, not the quick database pool.
     issued = await request.app[OFFLOAD].bcrypt(create)
@@ -96,12 +92,7 @@ async def delete_robot(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def delete():
-        with store.db.atomic():
-            store.delete_robot(username)
-            store.record_event(
-                "delete_robot", caller.namespace.name, **caller.audit(request),
-                metadata={"robot": username.split("+", 1)[1]},
-            )
+        store.delete_robot_audited(username, actor=caller.audit(request))
 
     await request.app[OFFLOAD].database(delete)
     return web.Response(status=204)
@@ -122,13 +113,9 @@ async def regenerate_robot(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def regenerate():
-        with store.db.atomic():
-            issued = store.rotate_secret(username, grace_seconds=grace_seconds, expires_at=expires_at)
-            store.record_event(
-                "regenerate_robot_token", caller.namespace.name, **caller.audit(request),
-                metadata={"robot": issued.robot.shortname, "grace_seconds": grace_seconds, "expiration": expires_at},
-            )
-        return issued
+        return store.regenerate_robot_audited(
+            username, grace_seconds=grace_seconds, expires_at=expires_at, actor=caller.audit(request)
+        )
 
     issued = await request.app[OFFLOAD].bcrypt(regenerate)
     return web.json_response(robot_view(issued.robot, token=issued.secret))

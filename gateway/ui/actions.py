@@ -100,13 +100,7 @@ async def create_robot(request: web.Request) -> web.Response:
     audit = performer(request, request[USER])
 
     def create() -> IssuedSecret:
-        with store.db.atomic():
-            issued = store.create_robot(username, description)
-            store.record_event(
-                "create_robot", place.name, **audit,
-                metadata={"robot": issued.robot.shortname, "description": description, "unstructured_metadata": None},
-            )
-        return issued
+        return store.create_robot_audited(username, description, actor=audit)
 
     try:
         issued = await request.app[OFFLOAD].bcrypt(create)
@@ -127,10 +121,7 @@ async def regenerate(request: web.Request) -> web.Response:
     audit = performer(request, request[USER])
 
     def regenerate_secret() -> IssuedSecret:
-        with store.db.atomic():
-            issued = store.regenerate_secret(username)
-            store.record_event("regenerate_robot_token", place.name, **audit, metadata={"robot": issued.robot.shortname})
-        return issued
+        return store.regenerate_robot_audited(username, actor=audit)
 
     try:
         issued = await request.app[OFFLOAD].bcrypt(regenerate_secret)
@@ -154,12 +145,9 @@ async def delete_robot(request: web.Request) -> web.StreamResponse:
             raise not_found("robot account") from None
         return render(request, "confirm_delete.html", {"place": place, "robot": found, "tab": "robots"})
     audit = performer(request, request[USER])
-    shortname = username.split("+", 1)[1]
 
     def delete() -> None:
-        with store.db.atomic():
-            store.delete_robot(username)
-            store.record_event("delete_robot", place.name, **audit, metadata={"robot": shortname})
+        store.delete_robot_audited(username, actor=audit)
 
     response = web.HTTPSeeOther(f"{place.base}/robots")
     try:
@@ -190,19 +178,7 @@ async def grant(request: web.Request) -> web.StreamResponse:
         raise response
 
     def change() -> None:
-        with store.db.atomic():
-            if repository == NAMESPACE_WIDE:
-                store.grant(username, place.name, role)
-                store.record_event(
-                    "change_namespace_permission", place.name, **audit,
-                    metadata={"username": username, "namespace": place.name, "role": role},
-                )
-            else:
-                store.grant(username, f"{place.name}/{repository}", role)
-                store.record_event(
-                    "change_repo_permission", place.name, **audit, repository=repository,
-                    metadata={"username": username, "repo": repository, "namespace": place.name, "role": role},
-                )
+        store.grant_audited(username, _target(place, repository), role, actor=audit)
 
     where = _target_label(place, repository)
     try:
@@ -227,19 +203,7 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther(place.robot_url(username.split("+", 1)[1]))
 
     def remove() -> None:
-        with store.db.atomic():
-            if repository == NAMESPACE_WIDE:
-                store.revoke(username, place.name)
-                store.record_event(
-                    "delete_namespace_permission", place.name, **audit,
-                    metadata={"username": username, "namespace": place.name},
-                )
-            else:
-                store.revoke(username, f"{place.name}/{repository}")
-                store.record_event(
-                    "delete_repo_permission", place.name, **audit, repository=repository,
-                    metadata={"username": username, "repo": repository, "namespace": place.name},
-                )
+        store.revoke_audited(username, _target(place, repository), actor=audit)
 
     where = _target_label(place, repository)
     try:
@@ -249,6 +213,11 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     else:
         flash(response, request, f"Revoked {username}'s access to {where}.")
     raise response
+
+
+def _target(place: Place, repository: str) -> str:
+    """Return the grant target: the namespace for ``*``, else ``namespace/repository``."""
+    return place.name if repository == NAMESPACE_WIDE else f"{place.name}/{repository}"
 
 
 def _target_label(place: Place, repository: str) -> str:
