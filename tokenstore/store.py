@@ -24,7 +24,7 @@ from .errors import (
     RepositoryNotFound,
     RobotNotFound,
 )
-from .models import ANONYMOUS, IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
+from .models import IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
 from .names import check_namespace, parse_repository_name, parse_robot_name
 from .permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, parse_role, strongest
 from .federation import FederationMixin

@@ -236,7 +236,7 @@ async def test_token_without_issuer(client, federated, clock):
 
 async def test_no_credentials(client, federated):
     response = await client.get(EXCHANGE)
-    body = await refused(response, 401, "OIDC ID token as password")
+    await refused(response, 401, "OIDC ID token as password")
     assert response.headers["WWW-Authenticate"].startswith("Basic")
 
 

@@ -1,7 +1,6 @@
 """Tokens checked the way registry 2.8 checks them: x5c, libtrust kid, string aud, integer claims."""
 
 import base64
-import binascii
 import json
 import os
 import stat
