@@ -1,4 +1,9 @@
-"""Fixtures shared by every test: a store with a controllable clock, configs, an app client."""
+"""Fixtures shared by every test: a store with a controllable clock, configs, an app client,
+unique names."""
+
+import itertools
+import re
+from collections.abc import Callable
 
 import pytest
 
@@ -58,3 +63,18 @@ def config(tmp_path) -> Config:
 async def client(aiohttp_client, config, store):
     """An aiohttp test client for the app, on the ``store`` fixture."""
     return await aiohttp_client(create_app(config, store=store))
+
+
+_unique_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def unique(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """``unique("org") -> "org-<test name>-<n>"``: a fresh valid name, readable in the logs,
+    never repeated within the session (tests share long-running servers)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-").removeprefix("test-")[:30].strip("-")
+
+    def make(prefix: str) -> str:
+        return f"{prefix}-{slug}-{next(_unique_numbers)}"
+
+    return make

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from collections.abc import Callable
@@ -27,20 +26,6 @@ SECRET = re.compile(r"[A-Z0-9]{64}")
 # What skopeo prints when the token service refuses a login or a push.
 REFUSED = re.compile(r"invalid username|unauthorized|denied|authentication required", re.IGNORECASE)
 
-_numbers = itertools.count(1)
-
-
-@pytest.fixture
-def names(request: pytest.FixtureRequest) -> Callable[[str], str]:
-    """``names("org") -> "org-<test>-<n>"``: names unique in the session's stack."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-").removeprefix("test-")[:30].strip("-")
-
-    def make(kind: str) -> str:
-        return f"{kind}-{slug}-{next(_numbers)}"
-
-    return make
-
-
 @pytest.fixture
 def base_url(stack: Stack) -> str:
     """Where clients reach the API: nginx, as in production."""
@@ -48,9 +33,9 @@ def base_url(stack: Stack) -> str:
 
 
 @pytest.fixture
-def admin(regauth_cli: RegauthCli, names) -> ApiUser:
+def admin(regauth_cli: RegauthCli, unique) -> ApiUser:
     """A fresh user with an API token, made with the CLI."""
-    return create_user(regauth_cli, names("user"))
+    return create_user(regauth_cli, unique("user"))
 
 
 def expect_ok(result: Result) -> Result:
@@ -73,8 +58,8 @@ def create_org_with_robot(base_url: str, admin: ApiUser, org: str, short: str) -
     return robot["token"]
 
 
-def test_quay_docs_curl_regenerates_an_organization_robot(base_url, admin, names):
-    org, short = names("org"), "builder"
+def test_quay_docs_curl_regenerates_an_organization_robot(base_url, admin, unique):
+    org, short = unique("org"), "builder"
     old = create_org_with_robot(base_url, admin, org, short)
 
     # Verbatim from Quay's documentation, placeholders filled in.
@@ -115,9 +100,9 @@ def test_curl_without_a_token_gets_quays_401(base_url):
 
 
 def test_a_robot_made_through_the_api_pushes_and_a_regenerate_replaces_its_secret(
-    stack: Stack, base_url: str, admin: ApiUser, names, new_client: Callable[[str], Client],
+    stack: Stack, base_url: str, admin: ApiUser, unique, new_client: Callable[[str], Client],
 ):
-    org = names("org")
+    org = unique("org")
     old = create_org_with_robot(base_url, admin, org, "ci")
     repo = f"{org}/app"
     status, created = api(base_url, "POST", "/api/v1/repository", admin,
@@ -159,9 +144,9 @@ def test_a_robot_made_through_the_api_pushes_and_a_regenerate_replaces_its_secre
 
 
 def test_deleting_the_organization_stops_its_robot_at_once(
-    stack: Stack, base_url: str, admin: ApiUser, names, new_client: Callable[[str], Client],
+    stack: Stack, base_url: str, admin: ApiUser, unique, new_client: Callable[[str], Client],
 ):
-    org = names("org")
+    org = unique("org")
     secret = create_org_with_robot(base_url, admin, org, "ci")
     expect_ok(new_client("skopeo").login(stack.host, f"{org}+ci", secret))
     assert api(base_url, "DELETE", f"/api/v1/organization/{org}", admin) == (204, None)

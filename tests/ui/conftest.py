@@ -111,20 +111,6 @@ def model(ui_server: UiServer) -> Iterator[Store]:
     store.close()
 
 
-_names = itertools.count(1)
-
-
-@pytest.fixture
-def unique(request: pytest.FixtureRequest) -> Callable[[str], str]:
-    """``unique("org") -> "org-create-robot-3"``: a fresh valid name, readable in the logs."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-").removeprefix("test-")[:30].strip("-")
-
-    def make(prefix: str) -> str:
-        return f"{prefix}-{slug}-{next(_names)}"
-
-    return make
-
-
 @dataclass(frozen=True)
 class Scene:
     """An organization with an admin, a plain member and a robot, made for one test."""
