@@ -110,7 +110,7 @@ class Regauth:
                              env=regauth_env(), cwd=REPO_ROOT)
         self.daemon.wait_ready(
             lambda: http_status(self.url("/healthz")) == 200
-            and len(self.worker_pids()) == (self.workers if self.workers > 1 else 0)
+            and len(self.daemon.children()) == (self.workers if self.workers > 1 else 0)
         )
 
     def stop(self) -> None:
