@@ -20,6 +20,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TypeVar
 
 from tokenstore import Principal, Store
 
@@ -29,6 +30,10 @@ DEFAULT_MAX_ENTRIES = 20_000  # about 9 MiB when full (~470 bytes an entry)
 # Bounds how long a verification is reused; the per-hit confirmation makes revocation
 # immediate regardless, this only bounds memory held for idle robots.
 DEFAULT_TTL = 3600.0
+
+T = TypeVar("T")
+# What a confirmation answers when the remembered verification no longer holds.
+_STALE = object()
 
 
 class CredentialChecker:
@@ -52,14 +57,29 @@ class CredentialChecker:
 
     async def authenticate(self, username: str, secret: str) -> Principal:
         """Return the robot's Principal; raises tokenstore.InvalidCredentials like Store.authenticate."""
+        principal, _ = await self.authenticate_then(username, secret, None)
+        return principal
+
+    async def authenticate_then(
+        self, username: str, secret: str, then: Callable[[Principal], T] | None,
+    ) -> tuple[Principal, T | None]:
+        """Authenticate like ``authenticate``, then run ``then(principal)`` on a database
+        thread; returns the Principal and what ``then`` returned (None without ``then``).
+
+        On a cache hit the confirming query and ``then`` run in one database job: a warm
+        token request makes one trip to the database threads, not two. Raises
+        tokenstore.InvalidCredentials, or what ``then`` raised.
+        """
         digest = hmac.digest(self._key, f"{username}\0{secret}".encode("utf-8", "surrogateescape"), "sha256")
         entry = self._verified.get(digest)
         if entry is not None:
             principal, verified_at = entry
-            if self._clock() - verified_at <= self._ttl and await self._offload.database(self._store.confirm, principal):
-                if digest in self._verified:
-                    self._verified.move_to_end(digest)
-                return principal
+            if self._clock() - verified_at <= self._ttl:
+                outcome = await self._offload.database(self._confirm_then, principal, then)
+                if outcome is not _STALE:
+                    if digest in self._verified:
+                        self._verified.move_to_end(digest)
+                    return principal, outcome
             if self._verified.get(digest) is entry:
                 del self._verified[digest]
         check = self._in_flight.get(digest)
@@ -68,7 +88,16 @@ class CredentialChecker:
             check = asyncio.ensure_future(self._check(digest, username, secret))
             check.add_done_callback(_retrieve)
             self._in_flight[digest] = check
-        return await asyncio.shield(check)
+        principal = await asyncio.shield(check)
+        if then is None:
+            return principal, None
+        return principal, await self._offload.database(then, principal)
+
+    def _confirm_then(self, principal: Principal, then: Callable[[Principal], T] | None):
+        """On a database thread: ``then(principal)`` if the verification still holds, else _STALE."""
+        if not self._store.confirm(principal):
+            return _STALE
+        return then(principal) if then is not None else None
 
     async def _check(self, digest: bytes, username: str, secret: str) -> Principal:
         try:

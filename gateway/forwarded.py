@@ -5,6 +5,7 @@ from one of the configured trusted proxies (``--trusted-proxies``); anyone else 
 whatever they like into them.
 """
 
+import functools
 import ipaddress
 
 from aiohttp import web
@@ -13,6 +14,9 @@ from aiohttp import web
 MAX_FORWARDED_FOR = 4096
 
 
+# Every request asks about its peer, and a server sees few distinct peers (its proxies):
+# parse each once. Bounded, so a flood of distinct addresses cannot grow it.
+@functools.lru_cache(maxsize=1024)
 def _address(text: str | None):
     if not text:
         return None
@@ -26,6 +30,11 @@ def _trusted(address, networks) -> bool:
     return address is not None and any(address in network for network in networks)
 
 
+@functools.lru_cache(maxsize=1024)
+def _trusted_peer(peer: str | None, networks: tuple) -> bool:
+    return _trusted(_address(peer), networks)
+
+
 def client_address(request: web.Request, trusted_proxies) -> str | None:
     """Return the client's IP address as text (None when unknown).
 
@@ -34,8 +43,7 @@ def client_address(request: web.Request, trusted_proxies) -> str | None:
     it saw, so the entries left of the first untrusted one could be forged by the client).
     """
     peer = request.remote
-    peer_address = _address(peer)
-    if not _trusted(peer_address, trusted_proxies):
+    if not trusted_proxies or not _trusted_peer(peer, tuple(trusted_proxies)):
         return peer
     header = ",".join(request.headers.getall("X-Forwarded-For", []))[:MAX_FORWARDED_FOR]
     hops = [part.strip() for part in header.split(",") if part.strip()]
@@ -52,7 +60,7 @@ def client_address(request: web.Request, trusted_proxies) -> str | None:
 def public_origin(request: web.Request, trusted_proxies) -> str:
     """Return ``scheme://host`` as the client used it (X-Forwarded-Proto from a trusted proxy)."""
     scheme = request.scheme
-    if _trusted(_address(request.remote), trusted_proxies):
+    if _trusted_peer(request.remote, tuple(trusted_proxies)):
         forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
         if forwarded in ("http", "https"):
             scheme = forwarded

@@ -10,10 +10,11 @@ A login that asks for an offline token (docker's ``offline_token=true``) also ge
 """
 
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
-from tokenstore import ANONYMOUS, InvalidCredentials, Principal
+from tokenstore import ANONYMOUS, InvalidCredentials, Principal, Store
 from tokenstore.federation import is_federated_credential
 
 from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
@@ -41,26 +42,29 @@ async def get_token(request: web.Request) -> web.Response:
         scopes = parse_scopes(query.getall("scope", []))
     except ScopeError as exc:
         raise bad_request(str(exc)) from None
-    principal = await _principal(request, query.get("account"))
+    principal, access = await _principal_and_access(request, query.get("account"), scopes)
     if not principal.is_robot and not scopes:
         raise TokenError(401, "UNAUTHORIZED", "authentication required", LOGIN_REQUIRED_DETAILS, config.realm)
     refresh_token = None
     if query.get("offline_token", "").lower() == "true":
         refresh_token = await offline_token(request, principal, query.get("client_id", ""))
-    return await token_response(request, principal, scopes, refresh_token=refresh_token)
+    return await token_response(request, principal, scopes, access=access, refresh_token=refresh_token)
 
 
 async def token_response(
-    request: web.Request, principal: Principal, scopes: list[Scope], *, refresh_token: str | None = None
+    request: web.Request, principal: Principal, scopes: list[Scope], *, access: list[Access] | None = None,
+    refresh_token: str | None = None,
 ) -> web.Response:
-    """Authorize ``scopes`` for ``principal`` and answer with a signed token.
+    """Authorize ``scopes`` for ``principal`` (unless ``access``, the grant, is already known)
+    and answer with a signed token.
 
     The reply carries the token as both ``token`` and ``access_token`` (docker's POST flow
     reads the latter), the granted ``scope``, and ``refresh_token`` when one was issued.
     Shared by ``GET /token`` and the grants of ``POST /token``.
     """
     config = request.app[CONFIG]
-    access = await _grant(request, principal, scopes)
+    if access is None:
+        access = await _grant(request, principal, scopes)
     await record_token_issued(request, principal, scopes, access)
     if log.isEnabledFor(logging.DEBUG):
         # A debugging aid only: the access log has every request, the audit log every robot
@@ -106,31 +110,42 @@ def check_service(service: str | None, expected: str) -> None:
         raise bad_request(f"unknown service {service!r}: this token service serves {expected!r}")
 
 
-async def _principal(request: web.Request, account: str | None) -> Principal:
-    """Return who is asking: the robot named by Basic credentials, or anonymous.
+async def _principal_and_access(
+    request: web.Request, account: str | None, scopes: list[Scope],
+) -> tuple[Principal, list[Access]]:
+    """Return who is asking (the robot named by Basic credentials, or anonymous) and what of
+    ``scopes`` they are granted.
 
     Raises a 400 for a malformed header or an ``account`` that differs from the user, and a
     401 for credentials that do not authenticate.
     """
     header = request.headers.get("Authorization")
     if header is None:
-        return ANONYMOUS
+        return ANONYMOUS, (await _grant(request, ANONYMOUS, scopes) if scopes else [])
     username, secret = parse_basic(header)
     if account is not None and account != username:
         raise bad_request("the account parameter does not match the user name in the Authorization header")
-    return await authenticate_login(request, username, secret)
+    return await login_and_grant(request, username, secret, scopes)
 
 
-async def authenticate_login(request: web.Request, username: str, password: str) -> Principal:
-    """Return the robot's Principal for a name and password: the robot's secret, or a keyless
-    credential from ``/oauth2/federation/robot/token`` (told apart by its prefix; checked by
-    one lookup, no bcrypt). Raises a 401 TokenError when they do not authenticate.
+async def login_and_grant(
+    request: web.Request, username: str, password: str, scopes: list[Scope] | None,
+) -> tuple[Principal, list[Access] | None]:
+    """Authenticate a robot by name and password, and authorize ``scopes`` for it; returns
+    the Principal and its grant (None when ``scopes`` is None).
+
+    The password is the robot's secret or a keyless credential from
+    ``/oauth2/federation/robot/token`` (told apart by its prefix; checked by one lookup, no
+    bcrypt). A warm secret is confirmed and authorized in one database job. Raises a 401
+    TokenError when they do not authenticate.
     """
     app = request.app
+    authorize = None if scopes is None else _authorizer(app[STORE], scopes)
     try:
         if is_federated_credential(password):
-            return await app[OFFLOAD].database(app[STORE].authenticate_federated, username, password)
-        return await app[CREDENTIALS].authenticate(username, password)
+            principal = await app[OFFLOAD].database(app[STORE].authenticate_federated, username, password)
+            return principal, (None if authorize is None else await app[OFFLOAD].database(authorize, principal))
+        return await app[CREDENTIALS].authenticate_then(username, password, authorize)
     except InvalidCredentials as exc:
         await record_login_failure(request, username, exc.reason)
         raise _login_refused(request, username, exc) from None
@@ -144,9 +159,14 @@ def _login_refused(request: web.Request, username: str, exc: InvalidCredentials)
 
 async def _grant(request: web.Request, principal: Principal, scopes: list[Scope]) -> list[Access]:
     """Return one Access per requested scope with the granted subset of its actions."""
-    store = request.app[STORE]
+    return await request.app[OFFLOAD].database(_authorizer(request.app[STORE], scopes), principal)
 
-    def authorize_all() -> list[Access]:
+
+def _authorizer(store: Store, scopes: list[Scope]) -> Callable[[Principal], list[Access]]:
+    """Return a function (to run on a database thread) that gives one Access per requested
+    scope, with the subset of its actions the principal is granted."""
+
+    def authorize_all(principal: Principal) -> list[Access]:
         granted = []
         for scope in scopes:
             actions = store.authorize(principal, scope.resource, scope.actions)
@@ -154,4 +174,4 @@ async def _grant(request: web.Request, principal: Principal, scopes: list[Scope]
             granted.append(Access(scope.resource.type, scope.resource.name, tuple(a for a in scope.actions if a in actions)))
         return granted
 
-    return await request.app[OFFLOAD].database(authorize_all)
+    return authorize_all

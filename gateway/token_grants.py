@@ -20,7 +20,7 @@ from tokenstore import InvalidCredentials
 from .appkeys import CONFIG, OFFLOAD, STORE
 from .errors import TokenError, bad_request
 from .scopes import ScopeError, parse_scopes
-from .token_endpoint import authenticate_login, check_service, offline_token, token_response
+from .token_endpoint import check_service, login_and_grant, offline_token, token_response
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,11 @@ async def post_token(request: web.Request) -> web.Response:
         username, password = _field(form, "username"), _field(form, "password")
         if not username or password is None:
             raise bad_request("grant_type=password needs username and password")
-        principal = await authenticate_login(request, username, password)
+        principal, access = await login_and_grant(request, username, password, scopes)
         refresh_token = None
         if (_field(form, "access_type") or "").lower() == "offline":
             refresh_token = await offline_token(request, principal, client_id)
-        return await token_response(request, principal, scopes, refresh_token=refresh_token)
+        return await token_response(request, principal, scopes, access=access, refresh_token=refresh_token)
     if grant_type is None:
         raise bad_request("missing grant_type: use refresh_token or password")
     raise bad_request(f"unsupported grant_type {grant_type[:50]!r}: use refresh_token or password")

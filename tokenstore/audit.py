@@ -98,21 +98,26 @@ class AuditMixin:
         if not separator or not namespace:
             return
         common = {"robot": username, "useragent": user_agent}
-        with self.db.atomic():
-            if not success:
-                self.record_event(
-                    "login_failure", namespace, performer=username, performer_kind="robot", ip=ip,
-                    metadata={**common, "kind": "robot", "reason": reason or "invalid"},
-                )
-                return
-            if self.record_event(
-                "login_success", namespace, performer=username, performer_kind="robot", ip=ip,
-                metadata={**common, "kind": "robot"},
-            ):
-                self.record_event(
-                    "issue_token", namespace, performer=username, performer_kind="robot", ip=ip,
-                    metadata={**common, "scopes": list(scopes or []), "access": list(access or [])},
-                )
+        if not success:
+            self.record_event(
+                "login_failure", namespace, performer=username, performer_kind="robot", ip=ip,
+                metadata={**common, "kind": "robot", "reason": reason or "invalid"},
+            )
+            return
+        # Both rows in one statement: atomic without a savepoint of its own, and one trip
+        # through SQLite for what every token request writes.
+        self.db.execute(
+            "INSERT INTO audit_log (namespace_id, kind, performer, performer_kind, ip, metadata, created)"
+            " SELECT n.id, v.column1, ?, 'robot', ?, v.column2, ?"
+            " FROM namespaces n, (VALUES ('login_success', ?), ('issue_token', ?)) v"
+            " WHERE n.name = ? AND n.deleted_at IS NULL",
+            [
+                _bounded(username), _bounded(ip), self.clock(),
+                json.dumps(_bounded({**common, "kind": "robot"})),
+                json.dumps(_bounded({**common, "scopes": list(scopes or []), "access": list(access or [])})),
+                namespace,
+            ],
+        )
 
     def list_events(
         self, namespace: str, *, start: float, end: float, kinds: list[str] | None = None,
