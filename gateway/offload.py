@@ -114,9 +114,18 @@ class Offload:
         Raises what ``write`` raises when that happens within the wait; a write still
         queued or committing then goes on, and logs its failure, if any, itself.
         """
-        write = asyncio.ensure_future(self._writer.run(fn, *args, **kwargs))
-        done, _ = await asyncio.wait((write,), timeout=WRITE_WAIT)
-        if done:
+        # What asyncio.wait((write,), timeout=...) does, without the task it would need to
+        # wrap a coroutine: one future and one timer per request.
+        write = self._writer.submit(fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        waited = loop.create_future()
+        timer = loop.call_later(WRITE_WAIT, _settle, waited)
+        write.add_done_callback(lambda _: _settle(waited))
+        try:
+            await waited
+        finally:
+            timer.cancel()
+        if write.done():
             write.result()
         else:
             write.add_done_callback(_log_late_failure)
@@ -185,6 +194,11 @@ class Checkpointer:
         self._thread.join()
 
 
+def _settle(waited: asyncio.Future) -> None:
+    if not waited.done():
+        waited.set_result(None)
+
+
 def _log_late_failure(write: asyncio.Future) -> None:
     if not write.cancelled() and write.exception() is not None:
         log.warning("a write finished after its request had been answered, and failed: %r", write.exception())
@@ -236,10 +250,14 @@ class BatchingPool:
 
         The call sees the caller's context variables, as with ``run_in_executor``.
         """
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._jobs.put((loop, future, contextvars.copy_context(), fn, args, kwargs))
-        return await future
+        return await self.submit(fn, *args, **kwargs)
+
+    def submit(self, fn: Callable[..., T], *args, **kwargs) -> "asyncio.Future[T]":
+        """Queue ``fn(*args, **kwargs)`` for a pool thread; returns the running loop's future
+        of its result (or error). Must be called on the loop."""
+        future = asyncio.get_running_loop().create_future()
+        self._jobs.put((future.get_loop(), future, contextvars.copy_context(), fn, args, kwargs))
+        return future
 
     def close(self) -> None:
         """Stop the threads once the jobs already queued have run; waits for them."""

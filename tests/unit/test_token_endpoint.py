@@ -2,10 +2,13 @@
 
 import base64
 import datetime
+import json
 
 import jwt
 import pytest
 
+from gateway.token_endpoint import token_body
+from gateway.tokens import MintedToken
 from tests.conftest import SERVICE
 
 SECRET_FREE = "the secret must never be echoed"
@@ -167,3 +170,18 @@ async def test_unexpected_error_is_plain_500(client, robot, store, monkeypatch):
                                 headers=basic("myorg+ci", robot.secret))
     assert response.status == 500
     assert "internal detail" not in await response.text()
+
+
+@pytest.mark.parametrize("refresh_token", [None, 'rt_"quoted"\\and\u00e9'])
+def test_token_body_is_the_json_of_its_fields(refresh_token):
+    minted = MintedToken("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJucytib3QifQ.c2ln-_", 300, "2026-11-28T06:00:00Z")
+    scope = 'repository:ns/app:pull,push repository:odd"name\\:pull'
+    body = json.loads(token_body(minted, scope, refresh_token))
+    expected = {
+        "token": minted.token, "access_token": minted.token, "expires_in": 300,
+        "issued_at": "2026-11-28T06:00:00Z", "scope": scope,
+    }
+    if refresh_token is not None:
+        expected["refresh_token"] = refresh_token
+    assert body == expected
+    assert list(body) == list(expected)
