@@ -25,7 +25,7 @@ from .errors import (
     RobotNotFound,
 )
 from .models import IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
-from .names import check_namespace, parse_repository_name, parse_robot_name
+from .names import RepositoryName, check_namespace, parse_repository_name, parse_robot_name
 from .permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, parse_role, strongest
 from .federation import FederationMixin
 from .refresh_tokens import RefreshTokenMixin
@@ -296,8 +296,11 @@ class Store(
         repository = self.get_repository(full_name)
         self.db.execute("UPDATE repositories SET deleted_at = ? WHERE id = ?", [self.clock(), repository.id])
 
-    def _find_repository(self, full_name: str) -> Repository | None:
-        name = parse_repository_name(full_name)
+    def _find_repository(self, full_name: str, name: RepositoryName | None = None) -> Repository | None:
+        """Return the live repository ``full_name`` or None; ``name`` is its parsed form, when
+        the caller has it already. Raises NameInvalid."""
+        if name is None:
+            name = parse_repository_name(full_name)
         row = self.db.execute(
             f"SELECT {_REPO_COLUMNS} FROM repositories p JOIN namespaces n ON n.id = p.namespace_id"
             " WHERE n.name = ? AND p.name = ? AND p.deleted_at IS NULL AND n.deleted_at IS NULL",
@@ -476,7 +479,7 @@ class Store(
             name = parse_repository_name(resource.name)
         except NameInvalid:
             return frozenset()
-        repository = self._find_repository(resource.name)
+        repository = self._find_repository(resource.name, name)
         allowed = set(PUBLIC_ACTIONS) if repository is not None and repository.is_public else set()
         if principal.is_robot:
             role = self._role_for(principal, name.namespace, repository)
