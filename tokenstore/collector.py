@@ -3,7 +3,8 @@
 Deleting a namespace, user, robot or repository only marks its row (``deleted_at``), which
 stops every credential and grant at once; the collector removes the marked rows later with
 everything that refers to them. Old secrets and API tokens (revoked or expired longer than
-RETENTION ago) go too.
+RETENTION ago) go too, and so do what lapses on its own: keyless credentials past their hour
+and web UI sessions past their lifetime or idle timeout.
 
 What "refers to" means is read from the schema's foreign keys at each run, not listed here:
 a table added by a later migration (federation settings, refresh tokens, ...) is collected
@@ -12,6 +13,8 @@ transaction, so a run can stop anywhere without leaving half-deleted rows.
 """
 
 from collections import Counter, defaultdict
+
+from .ui_sessions import SESSION_IDLE_TIMEOUT
 
 # Revoked or expired secrets and API tokens are kept this long (for rotation audits), then removed.
 RETENTION = 7 * 86400
@@ -35,13 +38,15 @@ class CollectorMixin:
 
     def collect_garbage(self, *, batch_size: int = DEFAULT_BATCH_SIZE, retention: float = RETENTION) -> dict[str, int]:
         """Hard-delete deleted namespaces, users, robots and repositories, with every row that
-        refers to them, and secrets and API tokens revoked or expired ``retention`` seconds ago.
+        refers to them; secrets and API tokens revoked or expired ``retention`` seconds ago;
+        expired keyless credentials; expired or idle web UI sessions.
 
         Returns the number of rows removed per table (tables with none are left out).
         """
         counts: Counter = Counter()
         dependents = self._dependents()
-        cutoff = self.clock() - retention
+        now = self.clock()
+        cutoff = now - retention
         steps = [
             ("namespaces", "deleted_at IS NOT NULL", []),
             ("users", "deleted_at IS NOT NULL", []),
@@ -51,6 +56,9 @@ class CollectorMixin:
              [cutoff, cutoff]),
             ("api_tokens", "(revoked_at IS NOT NULL AND revoked_at <= ?) OR (expires_at IS NOT NULL AND expires_at <= ?)",
              [cutoff, cutoff]),
+            # Refused from the moment they lapse; nothing to keep them for.
+            ("federated_credentials", "expires_at <= ?", [now]),
+            ("ui_sessions", "expires_at <= ? OR last_seen <= ?", [now, now - SESSION_IDLE_TIMEOUT]),
         ]
         for table, where, params in steps:
             while True:

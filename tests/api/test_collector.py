@@ -206,3 +206,30 @@ async def test_a_schedule_of_zero_collects_nothing(aiohttp_client, tmp_path, sto
     await asyncio.sleep(1.2)
     assert (await client.get("/healthz")).status == 200
     assert count(store, "namespaces", "name = 'acme'") == 1
+
+
+def test_lapsed_keyless_credentials_and_ui_sessions_are_collected(store, people, clock):
+    store.create_organization("acme", admin="alice")
+    settings = [{"issuer": "https://issuer.example.com", "subject": "repo:x"}]
+    federations = {}
+    for robot in ("acme+ci", "acme+cd"):
+        store.create_robot(robot)
+        [federations[robot]] = store.set_federations(robot, settings)
+    lapsing = store.issue_federated_credential("acme+ci", federations["acme+ci"].id)
+    alice, bob = store.get_user("alice"), store.get_user("bob")
+    short = store.create_ui_session(alice.id, lifetime=60)
+    idle = store.create_ui_session(bob.id)
+    clock.advance(3700)
+    live = store.issue_federated_credential("acme+cd", federations["acme+cd"].id)
+    # acme+ci's credential lapsed after its hour, alice's session after a minute; bob's
+    # session has been idle for an hour, under the idle timeout.
+    assert store.collect_garbage() == {"ui_sessions": 1, "federated_credentials": 1}
+    assert count(store, "federated_credentials") == 1
+    assert store.get_ui_session(idle.session_id) is not None
+    assert store.get_ui_session(short.session_id) is None
+    with pytest.raises(InvalidCredentials):
+        store.authenticate_federated("acme+ci", lapsing.credential)
+    assert store.authenticate_federated("acme+cd", live.credential).username == "acme+cd"
+    clock.advance(3 * 3600)
+    assert store.collect_garbage() == {"ui_sessions": 1, "federated_credentials": 1}
+    assert count(store, "ui_sessions") == count(store, "federated_credentials") == 0
