@@ -217,3 +217,30 @@ async def test_the_token_endpoint_uses_the_cache(client, store, bcrypt_runs):
     store.regenerate_secret(ROBOT)
     response = await client.get("/token", params={"service": SERVICE}, headers=headers)
     assert response.status == 401
+
+
+async def test_a_hit_confirms_and_runs_the_follow_up_in_one_database_job(checker, offload, store, robot, monkeypatch):
+    await checker.authenticate(ROBOT, robot.secret)
+    jobs = []
+    real = offload.database
+
+    async def counting(fn, *args, **kwargs):
+        jobs.append(fn)
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(offload, "database", counting)
+    seen = []
+    principal, result = await checker.authenticate_then(ROBOT, robot.secret, lambda p: seen.append(p) or "granted")
+    assert (result, seen, len(jobs)) == ("granted", [principal], 1)
+    # A stale verification runs no follow-up for it: the full check fails and says why.
+    store.regenerate_secret(ROBOT)
+    seen.clear()
+    with pytest.raises(InvalidCredentials):
+        await checker.authenticate_then(ROBOT, robot.secret, seen.append)
+    assert seen == []
+
+
+async def test_a_cold_check_runs_the_follow_up_after_bcrypt(checker, robot, bcrypt_runs):
+    principal, result = await checker.authenticate_then(ROBOT, robot.secret, lambda p: p.username)
+    assert (result, len(bcrypt_runs)) == (ROBOT, 1)
+    assert await checker.authenticate_then(ROBOT, robot.secret, None) == (principal, None)
