@@ -14,9 +14,6 @@ from aiohttp import web
 MAX_FORWARDED_FOR = 4096
 
 
-# Every request asks about its peer, and a server sees few distinct peers (its proxies):
-# parse each once. Bounded, so a flood of distinct addresses cannot grow it.
-@functools.lru_cache(maxsize=1024)
 def _address(text: str | None):
     if not text:
         return None
@@ -30,6 +27,9 @@ def _trusted(address, networks) -> bool:
     return address is not None and any(address in network for network in networks)
 
 
+# Every request asks about its peer, and a server sees few distinct peers (its proxies):
+# parse and check each once. Bounded, so a flood of distinct clients cannot grow it; peers
+# are socket addresses, never client-written text (X-Forwarded-For is not cached).
 @functools.lru_cache(maxsize=1024)
 def _trusted_peer(peer: str | None, networks: tuple) -> bool:
     return _trusted(_address(peer), networks)
