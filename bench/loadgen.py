@@ -76,9 +76,10 @@ def write_scripts(workdir: Path, path: str, credentials: Credentials | None) -> 
 
 
 def wrk(url: str, *, connections: int, seconds: float, script: Path) -> Run:
-    """Run wrk against ``url`` (loopback) and return what it measured."""
+    """Run wrk against ``url`` (loopback) for ``seconds`` (rounded up to whole seconds, all
+    that wrk takes) and return what it measured."""
     threads = min(2, connections)
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script), url]
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, math.ceil(seconds))}s", "--timeout", "10s", "-s", str(script), url]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if result.returncode != 0 or line is None:

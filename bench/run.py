@@ -389,7 +389,7 @@ class Bench:
         cpu_ratio = per_request["large"] / per_request["small"]
         r.add("e", "large ÷ small: server CPU per request (time per request from throughput)",
               f"{cpu_ratio:.2f} ({median['small'].rate / median['large'].rate:.2f})", "≤ 1.2", cpu_ratio <= 1.2)
-        r.add("f", "resident memory per worker after (e), 100,000 robots", " / ".join(f"{v:.0f} MiB" for v in rss),
+        r.add("f", f"resident memory per worker after (e), {robots:,} robots", " / ".join(f"{v:.0f} MiB" for v in rss),
               "< 100 MB", max(rss) < 100)
 
     def counts(self, data_dir: Path) -> tuple[int, int]:
@@ -427,7 +427,7 @@ class Bench:
                 self.phase_bare(warm64)
             for phase, what, needs, run_phase in (
                 ("d", "skopeo push and pull through the registries", 75, self.phase_registry),
-                ("e", "100,000 robots", 50, self.phase_large),
+                ("e", f"{self.args.large_robots:,} robots", 50, self.phase_large),
             ):
                 if phase not in phases:
                     continue
