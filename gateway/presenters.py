@@ -52,10 +52,14 @@ def permission_json(permission: Permission) -> dict:
 
 
 def secrets_json(secrets: list[SecretInfo]) -> list[dict]:
-    """Return a robot's live secrets, newest (the current one) first: when each was created
-    and when it stops working (its own expiry, or the end of a rotation's grace period;
-    None: never). Never the secret or its hash."""
+    """Return a robot's live secrets, newest (the current one) first: when each was created,
+    when it stops working (its own expiry, or the end of a rotation's grace period; None:
+    never) and when it last authenticated (to the minute; None: not yet). Never the secret
+    or its hash."""
     return [
-        {"created": quay_date(secret.created), "expiration": quay_date(secret.expires_at), "current": index == 0}
+        {
+            "created": quay_date(secret.created), "expiration": quay_date(secret.expires_at),
+            "last_used": quay_date(secret.last_used), "current": index == 0,
+        }
         for index, secret in enumerate(secrets)
     ]

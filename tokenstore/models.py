@@ -36,6 +36,7 @@ class SecretInfo:
     id: int
     created: float
     expires_at: float | None
+    last_used: float | None = None
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class RefreshTokenMixin:
         if not isinstance(token, str) or not token.startswith(REFRESH_TOKEN_PREFIX):
             raise InvalidCredentials(REFRESH_TOKEN_INVALID)
         row = self.db.execute(
-            "SELECT t.id, t.last_used, r.id, r.namespace_id, n.name, r.shortname, r.last_accessed, s.id"
+            "SELECT t.id, t.last_used, r.id, r.namespace_id, n.name, r.shortname, r.last_accessed, s.id, s.last_used"
             " FROM refresh_tokens t JOIN robot_secrets s ON s.id = t.secret_id AND s.robot_id = t.robot_id"
             " JOIN robots r ON r.id = t.robot_id JOIN namespaces n ON n.id = r.namespace_id"
             " WHERE t.hash = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL"
@@ -86,8 +86,9 @@ class RefreshTokenMixin:
         ).fetchone()
         if row is None:
             raise InvalidCredentials(REFRESH_TOKEN_INVALID)
-        token_id, last_used, robot_id, namespace_id, namespace, shortname, last_accessed, secret_id = row
-        self._touch(robot_id, last_accessed, now)
+        token_id, last_used, robot_id, namespace_id, namespace, shortname, last_accessed, secret_id, secret_last_used = row
+        # A refresh token stands for its secret: using it is using the secret.
+        self._touch(robot_id, last_accessed, now, secret_id, secret_last_used)
         if last_used is None or now - last_used >= 60:
             self.db.execute("UPDATE refresh_tokens SET last_used = ? WHERE id = ?", [now, token_id])
         return Principal(

@@ -216,6 +216,13 @@ def _ui_sessions(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0006_secret_last_used")
+def _secret_last_used(db: Database) -> None:
+    """When each secret last authenticated (throttled like ``robots.last_accessed``): during
+    a rotation's grace period it shows whether anything still uses the old secret."""
+    db.execute("ALTER TABLE robot_secrets ADD COLUMN last_used REAL")
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)

@@ -225,7 +225,7 @@ class Store(
         robot = self.get_robot(username)
         now = self.clock()
         rows = self.db.execute(
-            "SELECT id, created, coalesce(min(expires_at, revoked_at), expires_at, revoked_at)"
+            "SELECT id, created, coalesce(min(expires_at, revoked_at), expires_at, revoked_at), last_used"
             " FROM robot_secrets WHERE robot_id = ? AND (revoked_at IS NULL OR revoked_at > ?)"
             " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id DESC",
             [robot.id, now, now],
@@ -424,25 +424,25 @@ class Store(
         candidates = []
         if robot_row is not None:
             candidates = self.db.execute(
-                "SELECT id, hash, expires_at FROM robot_secrets WHERE robot_id = ?"
+                "SELECT id, hash, expires_at, last_used FROM robot_secrets WHERE robot_id = ?"
                 " AND (revoked_at IS NULL OR revoked_at > ?) ORDER BY id DESC",
                 [robot_row[0], now],
             ).fetchall()
-        matched = None
+        matched = secret_last_used = None
         expired_match = False
-        for secret_id, hashed, expires_at in candidates or [(None, None, None)]:
+        for secret_id, hashed, expires_at, last_used in candidates or [(None, None, None, None)]:
             if hashing.verify_secret(secret, hashed, self.bcrypt_cost):
                 if expires_at is not None and expires_at <= now:
                     expired_match = True
                     continue
-                matched = secret_id
+                matched, secret_last_used = secret_id, last_used
                 break
         if matched is None:
             if expired_match:
                 raise InvalidCredentials(f"the secret of robot {username} has expired: regenerate it", reason="expired")
             raise InvalidCredentials()
         robot_id, namespace_id, last_accessed = robot_row
-        self._touch(robot_id, last_accessed, now)
+        self._touch(robot_id, last_accessed, now, matched, secret_last_used)
         return Principal(kind="robot", username=username, robot_id=robot_id, namespace_id=namespace_id, secret_id=matched)
 
     def confirm(self, principal: Principal) -> bool:
@@ -453,7 +453,7 @@ class Store(
         """
         now = self.clock()
         row = self.db.execute(
-            "SELECT r.last_accessed FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
+            "SELECT r.last_accessed, s.last_used FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
             " JOIN namespaces n ON n.id = r.namespace_id"
             " WHERE s.id = ? AND r.id = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL"
             " AND (s.revoked_at IS NULL OR s.revoked_at > ?) AND (s.expires_at IS NULL OR s.expires_at > ?)",
@@ -461,7 +461,7 @@ class Store(
         ).fetchone()
         if row is None:
             return False
-        self._touch(principal.robot_id, row[0], now)
+        self._touch(principal.robot_id, row[0], now, principal.secret_id, row[1])
         return True
 
     def authorize(self, principal: Principal, resource: Resource, actions: Iterable[str]) -> frozenset[str]:
@@ -507,25 +507,42 @@ class Store(
         except AlreadyExists:
             pass  # a concurrent push created it first
 
-    def _touch(self, robot_id: int, last_accessed: float | None, now: float) -> None:
-        """Record the robot's use, throttled; a busy database never fails or stalls the login.
+    def _touch(
+        self, robot_id: int, last_accessed: float | None, now: float, secret_id: int | None = None,
+        secret_last_used: float | None = None,
+    ) -> None:
+        """Record the robot's use (``robots.last_accessed``) and, given ``secret_id``, the
+        secret's (``robot_secrets.last_used``), each at most once per LAST_ACCESSED_INTERVAL;
+        a busy database never fails or stalls the login.
 
         The write waits for another process's write lock only briefly (not the connection's
         full busy timeout): a skipped record is retried on the robot's next request, a login
         held up for seconds behind a long write is not.
         """
-        if last_accessed is not None and now - last_accessed < LAST_ACCESSED_INTERVAL:
+        robot_due = last_accessed is None or now - last_accessed >= LAST_ACCESSED_INTERVAL
+        secret_due = secret_id is not None and (
+            secret_last_used is None or now - secret_last_used >= LAST_ACCESSED_INTERVAL
+        )
+        if not (robot_due or secret_due):
             return
+        cutoff = now - LAST_ACCESSED_INTERVAL
         conn = self.db.conn
         (busy_timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
         conn.execute("PRAGMA busy_timeout = 250")
         try:
-            self.db.execute(
-                "UPDATE robots SET last_accessed = ? WHERE id = ? AND (last_accessed IS NULL OR last_accessed <= ?)",
-                [now, robot_id, now - LAST_ACCESSED_INTERVAL],
-            )
+            with self.db.atomic():  # one write transaction for both
+                if robot_due:
+                    self.db.execute(
+                        "UPDATE robots SET last_accessed = ? WHERE id = ? AND (last_accessed IS NULL OR last_accessed <= ?)",
+                        [now, robot_id, cutoff],
+                    )
+                if secret_due:
+                    self.db.execute(
+                        "UPDATE robot_secrets SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used <= ?)",
+                        [now, secret_id, cutoff],
+                    )
         except sqlite3.OperationalError as exc:
-            log.warning("could not record last_accessed of robot id %s: %s", robot_id, exc)
+            log.warning("could not record the use of robot id %s: %s", robot_id, exc)
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout)}")
 

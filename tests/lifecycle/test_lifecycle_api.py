@@ -153,7 +153,11 @@ async def test_regenerate_with_grace(client, people, clock):
     assert [s["current"] for s in shown["secrets"]] == [True, False]
     assert shown["secrets"][0]["expiration"] is None
     assert shown["secrets"][1]["expiration"].endswith("-0000") and shown["secrets"][1]["created"]
+    assert [s["last_used"] for s in shown["secrets"]] == [None, None]
     assert (await login(client, "acme+ci", created["token"]))[0] == 200
+    status, shown = await call(client, "GET", ORG_ROBOT, people["alice"])
+    # The old secret is still in use somewhere: the admin can see it before the window ends.
+    assert shown["secrets"][0]["last_used"] is None and shown["secrets"][1]["last_used"].endswith("-0000")
     assert (await login(client, "acme+ci", regenerated["token"]))[0] == 200
     clock.advance(600)
     assert (await login(client, "acme+ci", created["token"]))[0] == 401

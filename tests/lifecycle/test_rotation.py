@@ -146,6 +146,47 @@ async def test_token_endpoint_during_and_after_the_grace_window(client, store, r
     assert (await login(client, new.secret)).status == 200
 
 
+def last_used(store) -> list:
+    return [secret.last_used for secret in store.list_secrets("acme+ci")]
+
+
+def test_each_secret_records_its_own_last_use_to_the_minute(store, robot, clock):
+    assert last_used(store) == [None]
+    new = store.rotate_secret("acme+ci", grace_seconds=3600)
+    assert last_used(store) == [None, None]
+    started = clock.now
+    principal = store.authenticate("acme+ci", robot.secret)
+    # Only the old secret was used: whatever still logs in with it shows up here.
+    assert last_used(store) == [None, started]
+    clock.advance(30)
+    assert store.confirm(principal)
+    assert last_used(store) == [None, started]  # throttled: once a minute
+    clock.advance(30)
+    assert store.confirm(principal)
+    assert last_used(store) == [None, started + 60]
+    store.authenticate("acme+ci", new.secret)
+    assert last_used(store) == [started + 60, started + 60]
+    shown = secrets_json(store.list_secrets("acme+ci"))
+    assert all(entry["last_used"].endswith("-0000") for entry in shown)
+
+
+def test_redeeming_a_refresh_token_is_a_use_of_its_secret(store, robot, clock):
+    token = store.issue_refresh_token(store.authenticate("acme+ci", robot.secret), "docker")
+    clock.advance(120)
+    store.redeem_refresh_token(token)
+    assert last_used(store) == [clock.now]
+
+
+async def test_the_token_endpoint_records_the_old_secrets_use_during_the_grace_window(client, store, robot, clock):
+    assert (await login(client, robot.secret)).status == 200  # now in the credential cache
+    new = store.rotate_secret("acme+ci", grace_seconds=600)
+    clock.advance(60)
+    assert (await login(client, robot.secret)).status == 200  # a cache hit: confirmed, recorded
+    assert last_used(store) == [None, clock.now]
+    assert (await login(client, new.secret)).status == 200
+    assert last_used(store) == [clock.now, clock.now]
+
+
 async def test_expired_secret_says_so(client, store, clock):
     store.create_namespace("acme")
     issued = store.create_robot_expiring("acme+ci", expires_at=clock.now + 30)

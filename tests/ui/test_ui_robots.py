@@ -213,6 +213,24 @@ def test_permissions_grant_change_and_revoke(page, ui_server, model, scene, shot
     ]
 
 
+def test_robot_page_shows_whether_the_old_token_is_still_used(page, ui_server, model, scene, shots):
+    model.rotate_secret(scene.robot, grace_seconds=3600)
+    model.authenticate(scene.robot, scene.secret)  # a pipeline still logging in with the old token
+    sign_in(page, ui_server.url, scene.admin)
+    open_robots(page, scene.org)
+    page.get_by_role("row").filter(has=page.get_by_role("button", name=scene.robot, exact=True)).get_by_role(
+        "link", name=f"Permissions of {scene.robot}").click()
+    facts = page.locator("dl.facts")
+
+    def fact(term: str):
+        return facts.locator("div").filter(has=page.get_by_text(term, exact=True))
+
+    expect(fact("Token last used")).to_contain_text("Not yet")
+    expect(fact("Older token last used").locator("time")).to_be_visible()
+    expect(fact("Older token expires").locator("time")).to_be_visible()
+    shots(page, "grace-window", full_page=True)
+
+
 def test_own_robots_of_the_signed_in_user(page, ui_server, model, scene, shots):
     sign_in(page, ui_server.url, scene.member)
     page.get_by_role("link", name="Your robot accounts").click()
