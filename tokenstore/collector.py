@@ -4,7 +4,8 @@ Deleting a namespace, user, robot or repository only marks its row (``deleted_at
 stops every credential and grant at once; the collector removes the marked rows later with
 everything that refers to them. Old secrets and API tokens (revoked or expired longer than
 RETENTION ago) go too, and so do what lapses on its own: keyless credentials past their hour
-and web UI sessions past their lifetime or idle timeout.
+and web UI sessions past their lifetime or idle timeout, and failed sign-ins older than the
+throttle's window.
 
 What "refers to" means is read from the schema's foreign keys at each run, not listed here:
 a table added by a later migration (federation settings, refresh tokens, ...) is collected
@@ -14,6 +15,7 @@ transaction, so a run can stop anywhere without leaving half-deleted rows.
 
 from collections import Counter, defaultdict
 
+from .signin_throttle import WINDOW as SIGNIN_FAILURE_WINDOW
 from .ui_sessions import SESSION_IDLE_TIMEOUT
 
 # Revoked or expired secrets and API tokens are kept this long (for rotation audits), then removed.
@@ -39,7 +41,8 @@ class CollectorMixin:
     def collect_garbage(self, *, batch_size: int = DEFAULT_BATCH_SIZE, retention: float = RETENTION) -> dict[str, int]:
         """Hard-delete deleted namespaces, users, robots and repositories, with every row that
         refers to them; secrets and API tokens revoked or expired ``retention`` seconds ago;
-        expired keyless credentials; expired or idle web UI sessions.
+        expired keyless credentials; expired or idle web UI sessions; failed sign-ins older
+        than the sign-in throttle's window.
 
         Returns the number of rows removed per table (tables with none are left out).
         """
@@ -59,6 +62,7 @@ class CollectorMixin:
             # Refused from the moment they lapse; nothing to keep them for.
             ("federated_credentials", "expires_at <= ?", [now]),
             ("ui_sessions", "expires_at <= ? OR last_seen <= ?", [now, now - SESSION_IDLE_TIMEOUT]),
+            ("signin_failures", "failed_at <= ?", [now - SIGNIN_FAILURE_WINDOW]),
         ]
         for table, where, params in steps:
             while True:

@@ -223,6 +223,23 @@ def _secret_last_used(db: Database) -> None:
     db.execute("ALTER TABLE robot_secrets ADD COLUMN last_used REAL")
 
 
+@migrations(name="0007_signin_failures")
+def _signin_failures(db: Database) -> None:
+    """Failed web UI sign-ins by user name (as typed) and client address, for the throttle
+    (``tokenstore.signin_throttle``); kept for its window, then collected."""
+    for statement in (
+        """CREATE TABLE signin_failures (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL,
+            address TEXT NOT NULL,
+            failed_at REAL NOT NULL
+        )""",
+        "CREATE INDEX signin_failures_key ON signin_failures(username, address, failed_at)",
+        "CREATE INDEX signin_failures_failed_at ON signin_failures(failed_at)",
+    ):
+        db.execute(statement)
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)

@@ -2,20 +2,26 @@
 
 Sign-in checks the password with the model's ``check_password`` (one bcrypt run whether or
 not the user exists) and answers every failure with the same message, so the form cannot be
-used to find out which user names exist. A successful sign-in starts a new session (never
-reuses one) and records ``login_success`` in the user's own audit log. Signing out deletes the
-session server-side.
+used to find out which user names exist. After ``MAX_FAILURES`` failures for one user name
+from one client address within the throttle's window, further attempts from there are
+refused (429, with how long to wait) without a password check, until the window moves on
+(``tokenstore.signin_throttle``). A successful sign-in starts a new session (never reuses
+one), clears that record and records ``login_success`` in the user's own audit log. Signing
+out deletes the session server-side.
 """
 
 import logging
+import math
 import secrets
+import sqlite3
 
 from aiohttp import web
 
 from tokenstore import InvalidCredentials, User
 
 from ..api.auth import performer
-from ..appkeys import OFFLOAD, STORE
+from ..appkeys import CONFIG, OFFLOAD, STORE
+from ..forwarded import client_address
 from . import csrf
 from .cookies import clear_cookie, set_cookie
 from .errors import UiError
@@ -60,20 +66,30 @@ async def signin(request: web.Request) -> web.StreamResponse:
         return _form(request, target=target, username=username, error=FORM_EXPIRED, status=403)
     if not username or not password or len(username) > MAX_FIELD_LENGTH or len(password) > MAX_FIELD_LENGTH:
         return _form(request, target=target, username=username, error=SIGNIN_FAILED)
-    store = request.app[STORE]
+    store, offload = request.app[STORE], request.app[OFFLOAD]
+    address = client_address(request, request.app[CONFIG].trusted_proxies)
+    wait = await offload.database(store.signin_wait, username, address)
+    if wait > 0:
+        log.info("web sign-in refused: too many failures for one name from %s", address)
+        return _too_many_failures(request, target, username, wait)
     try:
-        user: User = await request.app[OFFLOAD].bcrypt(store.check_password, username, password)
+        user: User = await offload.bcrypt(store.check_password, username, password)
     except InvalidCredentials:
         log.info("web sign-in failed")
+        try:
+            await offload.write(store.record_signin_failure, username, address)
+        except sqlite3.Error as exc:  # the answer is the same; the count resumes with the next failure
+            log.warning("could not record a failed sign-in: %s", exc)
         return _form(request, target=target, username=username, error=SIGNIN_FAILED)
     audit = performer(request, user)
 
     def open_session():
         session = store.create_ui_session(user.id)
+        store.clear_signin_failures(username, address)
         store.record_event("login_success", user.username, **audit, metadata={"kind": "user", "via": "web"})
         return session
 
-    session = await request.app[OFFLOAD].database(open_session)
+    session = await offload.database(open_session)
     response = web.HTTPSeeOther(target or HOME)
     start_session(response, request, session)
     raise response
@@ -87,6 +103,18 @@ async def signout(request: web.Request) -> web.StreamResponse:
     clear_cookie(response, request, SESSION_COOKIE)
     flash(response, request, "You have signed out.")
     raise response
+
+
+def _too_many_failures(request: web.Request, target: str | None, username: str, wait: float) -> web.Response:
+    """The form again, with a 429 that says how long to wait (also in Retry-After)."""
+    minutes = max(1, math.ceil(wait / 60))
+    message = (
+        f"Too many failed sign-ins for this user name from your address. Try again in "
+        f"{minutes} minute{'s' if minutes > 1 else ''}."
+    )
+    response = _form(request, target=target, username=username, error=message, status=429)
+    response.headers["Retry-After"] = str(math.ceil(wait))
+    return response
 
 
 def _form(request: web.Request, *, target: str | None, username: str = "", error: str | None = None,
