@@ -10,7 +10,7 @@ import pytest
 from gateway import keys
 from gateway.app import create_app
 from gateway.config import Config
-from tokenstore import Store
+from tokenstore import Store, hashing
 
 FAST_BCRYPT_COST = 4
 SERVICE = "regauth-test"
@@ -78,3 +78,18 @@ def unique(request: pytest.FixtureRequest) -> Callable[[str], str]:
         return f"{prefix}-{slug}-{next(_unique_numbers)}"
 
     return make
+
+
+@pytest.fixture
+def bcrypt_runs(monkeypatch) -> list:
+    """The bcrypt checks run so far, counted where tokenstore calls ``bcrypt.checkpw`` (a
+    list, so the count is read live)."""
+    runs = []
+    real = hashing.bcrypt.checkpw
+
+    def counting(password, hashed):
+        runs.append(1)
+        return real(password, hashed)
+
+    monkeypatch.setattr(hashing.bcrypt, "checkpw", counting)
+    return runs

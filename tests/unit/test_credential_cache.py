@@ -10,25 +10,11 @@ import pytest
 
 from gateway.credential_cache import CredentialChecker
 from gateway.offload import Offload
-from tokenstore import InvalidCredentials, hashing
+from tokenstore import InvalidCredentials
 
 from tests.conftest import FakeClock
 
 ROBOT = "myorg+ci"
-
-
-@pytest.fixture
-def bcrypt_runs(monkeypatch):
-    """The number of bcrypt checks run so far (a list, so the count is read live)."""
-    runs = []
-    real = hashing.bcrypt.checkpw
-
-    def counting(password, hashed):
-        runs.append(1)
-        return real(password, hashed)
-
-    monkeypatch.setattr(hashing.bcrypt, "checkpw", counting)
-    return runs
 
 
 @pytest.fixture

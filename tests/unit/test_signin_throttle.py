@@ -8,7 +8,6 @@ import re
 
 import pytest
 
-from tokenstore import hashing
 from tokenstore.signin_throttle import MAX_FAILURES, WINDOW
 
 PASSWORD = "correct horse battery staple"
@@ -63,19 +62,6 @@ def test_very_long_names_are_counted_under_a_bounded_key(store):
 
 
 # -- POST /signin ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def bcrypt_runs(monkeypatch):
-    runs = []
-    real = hashing.bcrypt.checkpw
-
-    def counting(password, hashed):
-        runs.append(1)
-        return real(password, hashed)
-
-    monkeypatch.setattr(hashing.bcrypt, "checkpw", counting)
-    return runs
 
 
 async def sign_in(client, username: str, password: str, address: str = HERE):
