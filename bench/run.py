@@ -304,7 +304,7 @@ class Bench:
     def phase_registry(self) -> None:
         r = self.report
         self.warm_up()  # the robot pushing has been verified by every worker, as in a busy CI
-        auth_block = self.regauth.cli("registry-config")
+        auth_block = self.regauth.cli("registry-config", "--listen", f"127.0.0.1:{self.regauth.port}")
         bench = RegistryBench(
             self.workdir, regauth_port=self.regauth.port, nginx_port=self.nginx_port, token_auth_block=auth_block,
             robot=self.seeded.warm.names[0], robot_secret=self.seeded.warm.secret,

@@ -176,7 +176,11 @@ def cmd_serve(config: Config, args) -> int:
 
 
 def cmd_registry_config(config: Config, args) -> int:
-    keys.load(config.key_path, config.certificate_path)
+    signing_key = keys.load(config.key_path, config.certificate_path)
+    host, port = config.listen
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"  # listening everywhere: the registry on this machine reaches it here
+    events_url = f"http://{f'[{host}]' if ':' in host else host}:{port}/registry/events"
     print(
         "auth:\n"
         "  token:\n"
@@ -186,6 +190,20 @@ def cmd_registry_config(config: Config, args) -> int:
         f"    rootcertbundle: {json.dumps(str(config.certificate_path.resolve()))}\n"
         "    # registry 3.x may instead (or also) trust the published key set:\n"
         f"    # jwks: {json.dumps(str(config.jwks_path.resolve()))}\n"
+        "# What the registry serves goes to regauth's audit log (push_repo, pull_repo, delete_tag).\n"
+        "# Change the url if the registry reaches regauth at another address; keep the header secret.\n"
+        "notifications:\n"
+        "  endpoints:\n"
+        "    - name: regauth\n"
+        f"      url: {json.dumps(events_url)}\n"
+        "      headers:\n"
+        f"        Authorization: [{json.dumps('Bearer ' + keys.derived_secret(signing_key, keys.REGISTRY_EVENTS_PURPOSE))}]\n"
+        "      timeout: 2s\n"
+        "      threshold: 5\n"
+        "      backoff: 1s\n"
+        "      # blob events: only manifests are logged\n"
+        "      ignoredmediatypes:\n"
+        "        - application/octet-stream\n"
     )
     return 0
 

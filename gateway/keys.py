@@ -8,6 +8,7 @@ both files; the certificate goes into the registry's ``rootcertbundle``.
 import base64
 import datetime
 import hashlib
+import hmac
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,3 +139,18 @@ def load(key_path: Path, certificate_path: Path) -> SigningKey:
 
 def _spki(public_key) -> bytes:
     return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+# What the registry presents at POST /registry/events (``registry_events``).
+REGISTRY_EVENTS_PURPOSE = "registry events"
+
+
+def derived_secret(key: SigningKey, purpose: str) -> str:
+    """Return a secret for ``purpose`` derived from the signing key (HMAC-SHA256 of the
+    purpose under the private key): stable for as long as the key, nothing to store, and
+    telling nothing about the key. A new key gives new secrets."""
+    private = key.private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption(),
+    )
+    digest = hmac.new(private, purpose.encode(), hashlib.sha256).digest()
+    return "rg_" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

@@ -5,7 +5,7 @@ stops every credential and grant at once; the collector removes the marked rows 
 everything that refers to them. Old secrets and API tokens (revoked or expired longer than
 RETENTION ago) go too, and so do what lapses on its own: keyless credentials past their hour
 and web UI sessions past their lifetime or idle timeout, and failed sign-ins older than the
-throttle's window.
+throttle's window, and registry event ids kept against retried deliveries.
 
 What "refers to" means is read from the schema's foreign keys at each run, not listed here:
 a table added by a later migration (federation settings, refresh tokens, ...) is collected
@@ -15,6 +15,7 @@ transaction, so a run can stop anywhere without leaving half-deleted rows.
 
 from collections import Counter, defaultdict
 
+from .registry_activity import SEEN_RETENTION as REGISTRY_EVENT_RETENTION
 from .signin_throttle import WINDOW as SIGNIN_FAILURE_WINDOW
 from .ui_sessions import SESSION_IDLE_TIMEOUT
 
@@ -63,6 +64,7 @@ class CollectorMixin:
             ("federated_credentials", "expires_at <= ?", [now]),
             ("ui_sessions", "expires_at <= ? OR last_seen <= ?", [now, now - SESSION_IDLE_TIMEOUT]),
             ("signin_failures", "failed_at <= ?", [now - SIGNIN_FAILURE_WINDOW]),
+            ("registry_events_seen", "received <= ?", [now - REGISTRY_EVENT_RETENTION]),
         ]
         for table, where, params in steps:
             while True:

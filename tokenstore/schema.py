@@ -240,6 +240,14 @@ def _signin_failures(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0008_registry_events")
+def _registry_events(db: Database) -> None:
+    """The ids of registry notification events already written to the audit log, so that a
+    retried delivery writes nothing twice (``tokenstore.registry_activity``)."""
+    db.execute("CREATE TABLE registry_events_seen (event_id TEXT PRIMARY KEY, received REAL NOT NULL)")
+    db.execute("CREATE INDEX registry_events_seen_received ON registry_events_seen(received)")
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)

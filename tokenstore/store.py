@@ -34,6 +34,7 @@ from .accounts import AccountsMixin
 from .audit import AuditMixin
 from .collector import CollectorMixin
 from .listings import ListingsMixin
+from .registry_activity import RegistryActivityMixin
 from .signin_throttle import SigninThrottleMixin
 from .ui_sessions import UiSessionMixin
 from .audited_changes import AuditedChangesMixin
@@ -54,7 +55,7 @@ _REPO_COLUMNS = "p.id, p.namespace_id, n.name AS namespace, p.name, p.visibility
 
 class Store(
     FederationMixin, RefreshTokenMixin, SecretLifecycleMixin, AccountsMixin, AuditMixin, ListingsMixin, CollectorMixin,
-    UiSessionMixin, AuditedChangesMixin, SigninThrottleMixin,
+    UiSessionMixin, AuditedChangesMixin, SigninThrottleMixin, RegistryActivityMixin,
 ):
     """Robot accounts and their rights, kept in one SQLite file."""
 

@@ -100,7 +100,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     realm = f"http://127.0.0.1:{nginx_port}/token"
     cli = RegauthCli(data_dir, regauth_settings(realm))
     cli("init")
-    auth_block = cli.text("registry-config")
+    auth_block = cli.text("registry-config", "--listen", f"127.0.0.1:{regauth_port}")
 
     daemons: list[Daemon] = []
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 
 import pytest
@@ -141,6 +142,38 @@ def test_a_robot_made_through_the_api_pushes_and_a_regenerate_replaces_its_secre
     assert any({"type": "repository", "name": repo, "actions": ["pull", "push"]} in entry["metadata"]["access"]
                for entry in issued)
     assert old not in json.dumps(logs) and new not in json.dumps(logs)
+
+
+def test_pushes_and_pulls_reach_the_audit_log_from_the_registry(
+    stack: Stack, base_url: str, admin: ApiUser, unique, new_client: Callable[[str], Client],
+):
+    """The registry's own notifications (set up by ``regauth registry-config``) record what it
+    served: push_repo and pull_repo by the robot whose token it checked, with the tag."""
+    org = unique("org")
+    secret = create_org_with_robot(base_url, admin, org, "ci")
+    status, granted = api(base_url, "PUT", f"/api/v1/namespace/{org}/permissions/user/{org}+ci", admin,
+                          {"role": "write"})
+    assert status == 200, granted
+    client = new_client("skopeo")
+    expect_ok(client.login(stack.host, f"{org}+ci", secret))
+    expect_ok(client.push(stack.ref(f"{org}/app", "v7")))
+    expect_ok(client.pull(stack.ref(f"{org}/app", "v7")))
+
+    # The registry sends its events a moment later, on a queue of its own.
+    deadline = time.monotonic() + 30
+    while True:
+        status, logs = api(base_url, "GET", f"/api/v1/organization/{org}/logs?kind=push_repo,pull_repo", admin)
+        assert status == 200, logs
+        found = {entry["kind"]: entry for entry in logs["logs"]}
+        if {"push_repo", "pull_repo"} <= set(found) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert {"push_repo", "pull_repo"} <= set(found), logs
+    for kind in ("push_repo", "pull_repo"):
+        assert found[kind]["performer"]["name"] == f"{org}+ci", found[kind]
+        assert found[kind]["metadata"]["repo"] == "app" and found[kind]["metadata"]["namespace"] == org
+    assert found["push_repo"]["metadata"]["tag"] == "v7"
+    assert secret not in json.dumps(logs)
 
 
 def test_deleting_the_organization_stops_its_robot_at_once(

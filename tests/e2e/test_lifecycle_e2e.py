@@ -202,7 +202,7 @@ def restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restartabl
     holder: RestartableStack | None = None
     try:
         (base / "registry").mkdir()
-        config = registry_config(base / "registry", registry_port, cli.text("registry-config"))
+        config = registry_config(base / "registry", registry_port, cli.text("registry-config", "--listen", f"127.0.0.1:{regauth_port}"))
         registry = Daemon("docker-registry", [registry_bin, "serve", str(config)], base / "registry.log")
         daemons.append(registry)
         registry.wait_ready(lambda: http_status(f"http://127.0.0.1:{registry_port}/v2/") == 401, START_TIMEOUT)

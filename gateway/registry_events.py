@@ -1,0 +1,116 @@
+"""``POST /registry/events``: the registry's notifications, into the audit log.
+
+The registry (distribution's ``notifications``, printed by ``regauth registry-config``)
+posts envelopes of events as it serves requests. Events about manifests (a push, a pull, a
+deletion: what people mean by pushing and pulling an image) become ``push_repo``,
+``pull_repo`` and ``delete_tag`` rows in the namespace's log; events about single blobs and
+anything else are acknowledged and dropped. The endpoint takes a bearer token derived from
+the signing key (``keys.derived_secret``), which only the registry's configuration holds.
+
+The registry retries an envelope until it is acknowledged, holding back every later event
+meanwhile; so only what cannot be an envelope at all is refused (400, saying what is wrong),
+a malformed event inside one is dropped and logged, and an envelope is answered 200 once its
+rows are committed (503 when the database could not take them: the registry tries again).
+"""
+
+import hmac
+import logging
+import sqlite3
+
+from aiohttp import web
+
+from tokenstore.registry_activity import EVENT_KINDS, RepositoryEvent
+
+from .appkeys import OFFLOAD, SIGNING_KEY, STORE
+from .errors import TokenError, bad_request
+from .keys import REGISTRY_EVENTS_PURPOSE, derived_secret
+
+log = logging.getLogger(__name__)
+
+# distribution sends at most its threshold (a handful) per envelope; a bound on what we parse.
+MAX_EVENTS = 1000
+_MAX_FIELD = 1024
+
+
+def events_token(app: web.Application) -> str:
+    """Return the bearer token the registry must present (derived from the signing key)."""
+    return derived_secret(app[SIGNING_KEY], REGISTRY_EVENTS_PURPOSE)
+
+
+async def receive_events(request: web.Request) -> web.Response:
+    """Write the manifest events of one envelope to the audit log; returns 200 with how many
+    events were received, written and dropped as malformed. Raises a 401 without the right
+    bearer token, a 400 for a body that is not an envelope, a 503 when the database is
+    unavailable."""
+    presented = request.headers.get("Authorization", "")
+    expected = "Bearer " + events_token(request.app)
+    if not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected.encode()):
+        raise TokenError(401, "UNAUTHORIZED", "registry events need the bearer token from `regauth registry-config`")
+    try:
+        envelope = await request.json()
+    except ValueError:
+        raise bad_request("the body must be a JSON envelope of registry events") from None
+    events = envelope.get("events") if isinstance(envelope, dict) else None
+    if not isinstance(events, list):
+        raise bad_request('the body must be an object with an "events" list')
+    if len(events) > MAX_EVENTS:
+        raise bad_request(f"at most {MAX_EVENTS} events per envelope")
+    parsed, dropped = [], 0
+    for index, item in enumerate(events):
+        try:
+            event = _manifest_event(item)
+        except _Malformed as exc:
+            log.warning("dropped registry event %d of an envelope: %s", index, exc)
+            dropped += 1
+            continue
+        if event is not None:
+            parsed.append(event)
+    written = 0
+    if parsed:
+        try:
+            written = await request.app[OFFLOAD].write(request.app[STORE].record_repository_events, parsed)
+        except sqlite3.Error as exc:
+            log.warning("could not write %d registry events (the registry will send them again): %s", len(parsed), exc)
+            raise TokenError(503, "UNAVAILABLE", "the audit log could not be written; send the events again") from None
+    return web.json_response({"received": len(events), "written": written, "dropped": dropped})
+
+
+class _Malformed(ValueError):
+    """An event that is not what the registry sends."""
+
+
+def _is_manifest(media_type: object) -> bool:
+    # Image manifests and indexes (docker's "manifest list" says manifest too); never blobs.
+    return isinstance(media_type, str) and ("manifest" in media_type or media_type.endswith(".index.v1+json"))
+
+
+def _manifest_event(item: object) -> RepositoryEvent | None:
+    """Return the RepositoryEvent of a manifest event, None for an event to leave out (a
+    blob, an action we do not log, a repository outside any namespace). Raises _Malformed."""
+    if not isinstance(item, dict):
+        raise _Malformed("not an object")
+    target, request, actor = (item.get(key) or {} for key in ("target", "request", "actor"))
+    if not all(isinstance(part, dict) for part in (target, request, actor)):
+        raise _Malformed("target, request and actor must be objects")
+    event_id, repository = _text(item, "id"), _text(target, "repository")
+    if item.get("action") not in EVENT_KINDS or not _is_manifest(target.get("mediaType")) or "/" not in repository:
+        return None
+    return RepositoryEvent(
+        id=event_id, action=item["action"], repository=repository,
+        tag=_optional_text(target, "tag"), digest=_optional_text(target, "digest"),
+        actor=_optional_text(actor, "name"), address=_optional_text(request, "addr"),
+        user_agent=_optional_text(request, "useragent"),
+    )
+
+
+def _text(part: dict, key: str) -> str:
+    value = part.get(key)
+    if not isinstance(value, str) or not value or len(value) > _MAX_FIELD:
+        raise _Malformed(f"{key} must be a non-empty string of at most {_MAX_FIELD} characters")
+    return value
+
+
+def _optional_text(part: dict, key: str) -> str | None:
+    if part.get(key) in (None, ""):
+        return None
+    return _text(part, key)

@@ -1,0 +1,65 @@
+"""What the registry reports it did: manifests pushed, pulled and deleted, in the audit log.
+
+The registry never asks regauth before serving a request (it checks the token alone), but it
+can notify an endpoint of what it served (distribution's ``notifications``). Each event for a
+manifest becomes a row in the log of the repository's namespace, with Quay's kinds
+``push_repo``, ``pull_repo`` and ``delete_tag``, the actor the registry read from the token
+(a robot, or nobody for an anonymous pull) and the client's address. The registry retries a
+batch that was not acknowledged, so each event id is written at most once.
+"""
+
+from dataclasses import dataclass
+
+from .names import ROBOT_SEPARATOR
+
+# Quay's audit kinds for what the registry did with a manifest.
+EVENT_KINDS = {"push": "push_repo", "pull": "pull_repo", "delete": "delete_tag"}
+# How long an event id is remembered against retried deliveries (the registry gives up long before).
+SEEN_RETENTION = 86400.0
+
+
+@dataclass(frozen=True)
+class RepositoryEvent:
+    """One manifest event as the registry reported it (validated by the caller)."""
+
+    id: str
+    action: str  # a key of EVENT_KINDS
+    repository: str
+    tag: str | None
+    digest: str | None
+    actor: str | None  # the token's subject; None for an anonymous request
+    address: str | None
+    user_agent: str | None
+
+
+class RegistryActivityMixin:
+    """``record_repository_events``; mixed into ``tokenstore.Store``."""
+
+    def record_repository_events(self, events: list[RepositoryEvent]) -> int:
+        """Write one audit row per event not written before; returns how many were written.
+
+        An event whose namespace does not exist (any more) is dropped, as is one seen before.
+        """
+        now = self.clock()
+        written = 0
+        with self.db.atomic():
+            for event in events:
+                fresh = self.db.execute(
+                    "INSERT OR IGNORE INTO registry_events_seen (event_id, received) VALUES (?, ?)", [event.id, now],
+                ).rowcount
+                if not fresh:
+                    continue
+                namespace, _, name = event.repository.partition("/")
+                robot = event.actor is not None and ROBOT_SEPARATOR in event.actor
+                metadata = {
+                    "repo": name, "namespace": namespace, "tag": event.tag, "manifest_digest": event.digest,
+                    "useragent": event.user_agent, "event_id": event.id,
+                }
+                if event.actor is not None:
+                    metadata["robot" if robot else "username"] = event.actor
+                written += self.record_event(
+                    EVENT_KINDS[event.action], namespace, performer=event.actor,
+                    performer_kind=("robot" if robot else "user") if event.actor else None,
+                    ip=event.address, repository=name, metadata=metadata,
+                )
+        return written
