@@ -14,6 +14,7 @@ rows are committed (503 when the database could not take them: the registry trie
 """
 
 import hmac
+import ipaddress
 import logging
 import sqlite3
 
@@ -98,9 +99,23 @@ def _manifest_event(item: object) -> RepositoryEvent | None:
     return RepositoryEvent(
         id=event_id, action=item["action"], repository=repository,
         tag=_optional_text(target, "tag"), digest=_optional_text(target, "digest"),
-        actor=_optional_text(actor, "name"), address=_optional_text(request, "addr"),
+        actor=_optional_text(actor, "name"), address=_client_ip(_optional_text(request, "addr")),
         user_agent=_optional_text(request, "useragent"),
     )
+
+
+def _client_ip(addr: str | None) -> str | None:
+    """The registry reports the client as ``ip:port`` when it saw the connection itself and
+    as a bare ip when a proxy named it (X-Forwarded-For); the audit log keeps addresses
+    without ports, as for every other row."""
+    if addr is None:
+        return None
+    for candidate in (addr, addr.rpartition(":")[0].strip("[]")):
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return addr
 
 
 def _text(part: dict, key: str) -> str:

@@ -12,12 +12,12 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def event(event_id: str, action: str = "push", repository: str = "acme/app", *, media_type: str = MANIFEST,
-          actor: str | None = "acme+ci", tag: str | None = "v1") -> dict:
+          actor: str | None = "acme+ci", tag: str | None = "v1", address: str = "198.51.100.7:40000") -> dict:
     return {
         "id": event_id, "timestamp": "2026-11-28T06:00:00.000000000Z", "action": action,
         "target": {"mediaType": media_type, "size": 1234, "digest": "sha256:" + "ab" * 32, "length": 1234,
                    "repository": repository, "url": f"http://registry/v2/{repository}/manifests/sha256:ab", "tag": tag},
-        "request": {"id": "r-" + event_id, "addr": "198.51.100.7:40000", "host": "registry.example.com",
+        "request": {"id": "r-" + event_id, "addr": address, "host": "registry.example.com",
                     "method": "PUT" if action == "push" else "GET", "useragent": "skopeo/1.9.3"},
         "actor": {"name": actor} if actor else {},
         "source": {"addr": "registry:5000", "instanceID": "i-1"},
@@ -48,7 +48,7 @@ def kinds(store, namespace: str = "acme") -> list:
 async def test_manifest_pushes_and_pulls_are_logged(client, store, events_token, acme):
     envelope = {"events": [
         event("e1", "push"),
-        event("e2", "pull", actor=None, tag=None),  # an anonymous pull by digest
+        event("e2", "pull", actor=None, tag=None, address="[2001:db8::1]:5000"),  # anonymous, by digest
         event("e3", "pull", media_type="application/octet-stream"),  # a blob: not logged
         event("e4", "mount"),  # an action we do not log
         event("e5", "push", repository="library-less"),  # no namespace of ours
@@ -59,9 +59,9 @@ async def test_manifest_pushes_and_pulls_are_logged(client, store, events_token,
     assert reply.status == 200
     assert await reply.json() == {"received": 7, "written": 3, "dropped": 1}
     assert kinds(store) == [
-        ("delete_tag", "acme+ci", "robot", "app", "198.51.100.7:40000", "v1"),
-        ("pull_repo", None, None, "app", "198.51.100.7:40000", None),
-        ("push_repo", "acme+ci", "robot", "app", "198.51.100.7:40000", "v1"),
+        ("delete_tag", "acme+ci", "robot", "app", "198.51.100.7", "v1"),
+        ("pull_repo", None, None, "app", "2001:db8::1", None),
+        ("push_repo", "acme+ci", "robot", "app", "198.51.100.7", "v1"),
     ]
     pushed = next(e for e in store.list_events("acme", start=0, end=4e9)[0] if e.kind == "push_repo")
     assert pushed.metadata["manifest_digest"] == "sha256:" + "ab" * 32
