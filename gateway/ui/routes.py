@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 
 from ..errors import HTTPProblem
-from . import actions, formatting, headers, pages, signin
+from . import actions, formatting, headers, pages, signin, usage_logs
 from .errors import UiError
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ def add_routes(app: web.Application) -> None:
         robot = base + "/robots/{robot_shortname}"
         router.add_get(base, pages.repositories, name=name + "repositories")
         router.add_get(base + "/robots", pages.robots, name=name + "robots")
+        router.add_get(base + "/logs", usage_logs.usage_logs, name=name + "logs")
         router.add_post(base + "/robots", actions.create_robot, name=name + "robots.create")
         router.add_get(robot, pages.robot, name=name + "robot")
         router.add_post(robot + "/regenerate", actions.regenerate, name=name + "robot.regenerate")
