@@ -60,15 +60,11 @@ def user_permission_view(permission: Permission, *, in_organization: bool) -> di
 
 
 def repository_view(repository: Repository, *, is_organization: bool, can_admin: bool) -> dict:
-    """Quay's repository object, without the parts that live in the registry (tags, stats)."""
+    """Quay's repository object, without the parts that live in the registry (tags, stats):
+    the list entry with what only the single object carries."""
     return {
-        "namespace": repository.namespace,
-        "name": repository.name,
-        "kind": "image",
-        "description": repository.description,
-        "is_public": repository.is_public,
+        **repository_list_entry(repository),
         "is_organization": is_organization,
-        "is_starred": False,
         "state": "NORMAL",
         "can_write": can_admin,
         "can_admin": can_admin,

@@ -13,6 +13,7 @@ redirect back to a page with a notice (post/redirect/get).
 
 import json
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -181,13 +182,7 @@ async def grant(request: web.Request) -> web.StreamResponse:
         store.grant_audited(username, _target(place, repository), role, actor=audit)
 
     where = _target_label(place, repository)
-    try:
-        await request.app[OFFLOAD].database(change)
-    except TokenStoreError as exc:
-        flash(response, request, _failure(exc, where), "error")
-    else:
-        flash(response, request, f"{username} now has {role} on {where}.")
-    raise response
+    await _change_permission(request, response, change, where, f"{username} now has {role} on {where}.")
 
 
 @action
@@ -206,12 +201,20 @@ async def revoke(request: web.Request) -> web.StreamResponse:
         store.revoke_audited(username, _target(place, repository), actor=audit)
 
     where = _target_label(place, repository)
+    await _change_permission(request, response, remove, where, f"Revoked {username}'s access to {where}.")
+
+
+async def _change_permission(
+    request: web.Request, response: web.HTTPSeeOther, change: Callable[[], None], where: str, done: str,
+) -> None:
+    """Run ``change`` (a grant or revoke) in the database pool, then redirect with ``done``
+    or with why it failed on ``where``. Always raises ``response``."""
     try:
-        await request.app[OFFLOAD].database(remove)
+        await request.app[OFFLOAD].database(change)
     except TokenStoreError as exc:
         flash(response, request, _failure(exc, where), "error")
     else:
-        flash(response, request, f"Revoked {username}'s access to {where}.")
+        flash(response, request, done)
     raise response
 
 
