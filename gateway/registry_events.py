@@ -28,7 +28,7 @@ from .keys import REGISTRY_EVENTS_PURPOSE, derived_secret
 
 log = logging.getLogger(__name__)
 
-# distribution sends at most its threshold (a handful) per envelope; a bound on what we parse.
+# distribution sends a few events per envelope; a bound on what a body may make us parse.
 MAX_EVENTS = 1000
 _MAX_FIELD = 1024
 
