@@ -479,6 +479,14 @@ def machine_header(args: argparse.Namespace) -> list[str]:
     ]
 
 
+def _at_least_one(text: str) -> int:
+    """argparse type: an integer of at least 1 (every target needs one copy to compare)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -488,8 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--robots", type=int, default=1000)
     parser.add_argument("--large-robots", type=int, default=100_000)
     parser.add_argument("--large-permissions", type=int, default=1_000_000)
-    parser.add_argument("--registry-iterations", type=int, default=21)
-    parser.add_argument("--htpasswd-iterations", type=int, default=3,
+    parser.add_argument("--registry-iterations", type=_at_least_one, default=21)
+    parser.add_argument("--htpasswd-iterations", type=_at_least_one, default=3,
                         help="of those rounds, how many also copy to the htpasswd registry (five times slower)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each c=64 throughput figure; the median run is reported")
