@@ -81,7 +81,15 @@ class HttpReply:
 def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float = 5.0) -> HttpReply:
     """``GET url`` and return the reply, error statuses and redirects included; raises
     OSError when nothing answers."""
-    request = urllib.request.Request(url, headers=dict(headers or {}))
+    return http_request("GET", url, headers, timeout=timeout)
+
+
+def http_request(
+    method: str, url: str, headers: Mapping[str, str] | None = None, body: bytes | None = None, timeout: float = 5.0,
+) -> HttpReply:
+    """Send ``method url`` with ``body`` and return the reply, error statuses and redirects
+    included; raises OSError when nothing answers."""
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
     try:
         with _OPENER.open(request, timeout=timeout) as resp:
             return HttpReply(resp.status, resp.headers, resp.read())

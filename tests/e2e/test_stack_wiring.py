@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from e2e_stack import NGINX_CONF, SERVICE, Stack, render_nginx_conf
-from e2e_support import HttpReply, free_port, http_get, run
+from e2e_stack import NGINX_CONF, SERVICE, RegauthCli, Stack, render_nginx_conf
+from e2e_support import HttpReply, free_port, http_get, http_request, run
 
 # Paths whose answers are the same on every request, compared byte for byte.
 REGAUTH_API_PATHS = [
@@ -87,6 +87,23 @@ def test_health_and_public_keys_are_reachable_through_nginx(stack: Stack) -> Non
     assert jwks.status == 200
     keys = json.loads(jwks.body)["keys"]
     assert keys and all("kty" in key and "kid" in key for key in keys)
+
+
+def test_nginx_refuses_registry_events_even_with_the_right_token(stack: Stack, regauth_cli: RegauthCli) -> None:
+    """The registry posts its events to regauth's own address; through nginx the endpoint is
+    refused with a reason, even with the right token (the registry prints it in its log)."""
+    printed = regauth_cli.text("registry-config", "--listen", f"127.0.0.1:{stack.regauth_port}")
+    token = re.search(r"Bearer (rg_[A-Za-z0-9_-]+)", printed).group(1)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    envelope = json.dumps({"events": []}).encode()
+
+    direct = http_request("POST", f"http://127.0.0.1:{stack.regauth_port}/registry/events", headers, envelope)
+    via_nginx = http_request("POST", f"http://{stack.host}/registry/events", headers, envelope)
+
+    assert direct.status == 200, direct.body
+    assert via_nginx.status == 403
+    assert b"regauth registry-config" in via_nginx.body
+    assert token.encode() not in via_nginx.body
 
 
 def _uncomment_tls_server(conf: str) -> str:
