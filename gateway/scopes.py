@@ -4,6 +4,7 @@ Grammar: ``type[(class)]:name:actions``. The name may itself hold ``host:port/``
 so the type runs to the first ':' and the actions follow the last ':'.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -29,6 +30,10 @@ class Scope:
     actions: tuple[str, ...]
 
 
+# A CI fleet asks for the same few scopes over and over: each distinct one is parsed once.
+# Bounded, so a stream of distinct scopes cannot grow it; a malformed scope raises and is
+# not kept (lru_cache stores only results), and a Scope is immutable, so sharing it is safe.
+@functools.lru_cache(maxsize=4096)
 def parse_scope(text: str) -> Scope:
     """Parse one scope string; returns a Scope, raises ScopeError."""
     if len(text) > MAX_SCOPE_LENGTH:
@@ -54,6 +59,8 @@ def parse_scopes(values: list[str]) -> list[Scope]:
     Scopes on the same resource are merged (their actions united), in first-seen order.
     Returns the list; raises ScopeError for a malformed scope or more than MAX_SCOPES.
     """
+    if len(values) == 1 and " " not in values[0] and values[0]:
+        return [parse_scope(values[0])]  # what nearly every request sends: nothing to merge
     merged: dict[Resource, dict[str, None]] = {}
     count = 0
     for value in values:
