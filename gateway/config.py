@@ -68,9 +68,10 @@ def _algorithm(text: str) -> str:
     return value
 
 
-def _networks(text: str) -> tuple:
+def _networks(text: str) -> frozenset:
+    # A frozenset keeps its hash: the per-request check of the peer looks it up in a cache.
     try:
-        return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())
+        return frozenset(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())
     except ValueError as exc:
         raise ValueError(f"must be a comma-separated list of addresses or networks ({exc})") from None
 
@@ -111,7 +112,7 @@ class Config:
     token_ttl: int
     bcrypt_cost: int
     signing_alg: str
-    trusted_proxies: tuple = field(default=())
+    trusted_proxies: frozenset = field(default=frozenset())
     workers: int = 1
     gc_interval: int = 3600
 

@@ -31,7 +31,7 @@ def _trusted(address, networks) -> bool:
 # parse and check each once. Bounded, so a flood of distinct clients cannot grow it; peers
 # are socket addresses, never client-written text (X-Forwarded-For is not cached).
 @functools.lru_cache(maxsize=1024)
-def _trusted_peer(peer: str | None, networks: tuple) -> bool:
+def _trusted_peer(peer: str | None, networks: frozenset) -> bool:
     return _trusted(_address(peer), networks)
 
 
@@ -43,7 +43,7 @@ def client_address(request: web.Request, trusted_proxies) -> str | None:
     it saw, so the entries left of the first untrusted one could be forged by the client).
     """
     peer = request.remote
-    if not trusted_proxies or not _trusted_peer(peer, tuple(trusted_proxies)):
+    if not trusted_proxies or not _trusted_peer(peer, frozenset(trusted_proxies)):
         return peer
     header = ",".join(request.headers.getall("X-Forwarded-For", []))[:MAX_FORWARDED_FOR]
     hops = [part.strip() for part in header.split(",") if part.strip()]
@@ -60,7 +60,7 @@ def client_address(request: web.Request, trusted_proxies) -> str | None:
 def public_origin(request: web.Request, trusted_proxies) -> str:
     """Return ``scheme://host`` as the client used it (X-Forwarded-Proto from a trusted proxy)."""
     scheme = request.scheme
-    if _trusted_peer(request.remote, tuple(trusted_proxies)):
+    if _trusted_peer(request.remote, frozenset(trusted_proxies)):
         forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
         if forwarded in ("http", "https"):
             scheme = forwarded
