@@ -4,6 +4,7 @@ Namespace and robot shortname rule from Quay (``^[a-z0-9]+(?:[._-][a-z0-9]+)*$``
 characters); repository path components from the distribution spec's name grammar.
 """
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -67,6 +68,13 @@ def parse_repository_name(full_name: str) -> RepositoryName:
         raise NameInvalid(
             f"invalid repository name {_shown(full_name)}: expected namespace/name, at most 255 characters"
         )
+    return _parse_repository_text(full_name)
+
+
+# Every token request parses the repository it names, and a fleet names the same few again
+# and again. Bounded; a name that breaks the rules raises and is not kept.
+@functools.lru_cache(maxsize=4096)
+def _parse_repository_text(full_name: str) -> RepositoryName:
     namespace, name = full_name.split("/", 1)
     check_namespace(namespace)
     if not all(_REPO_COMPONENT_RE.fullmatch(part) for part in name.split("/")):

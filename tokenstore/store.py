@@ -481,27 +481,36 @@ class Store(
             name = parse_repository_name(resource.name)
         except NameInvalid:
             return frozenset()
-        repository = self._find_repository(resource.name, name)
-        allowed = set(PUBLIC_ACTIONS) if repository is not None and repository.is_public else set()
-        if principal.is_robot:
-            role = self._role_for(principal, name.namespace, repository)
-            if role is not None:
-                allowed |= ROLE_ACTIONS[role]
-                if repository is None and "push" in requested and "push" in ROLE_ACTIONS[role]:
-                    self._create_pushed_repository(resource.name)
+        repository_id, is_public, role = self._repository_and_role(principal, name)
+        allowed = set(PUBLIC_ACTIONS) if is_public else set()
+        if role is not None:
+            allowed |= ROLE_ACTIONS[role]
+            if repository_id is None and "push" in requested and "push" in ROLE_ACTIONS[role]:
+                self._create_pushed_repository(resource.name)
         return requested & frozenset(allowed)
 
-    def _role_for(self, principal: Principal, namespace: str, repository: Repository | None) -> Role | None:
-        """Return the robot's strongest role on a repository (or on a not-yet-existing one)."""
-        # One statement: the namespace must be live, carry this name and be the robot's own;
-        # then its namespace-wide grant and its grant on the repository (two index probes).
+    def _repository_and_role(self, principal: Principal, name: RepositoryName) -> tuple[int | None, bool, Role | None]:
+        """Return the live repository's id (None when it does not exist), whether it is
+        public, and the principal's strongest role on it (None for none, and always for
+        anonymous callers).
+
+        One statement, where a repository lookup and a grant lookup were two (every token
+        request runs it): the live namespace by name, its live repository, and the robot's
+        namespace-wide grant and grant on the repository, each an index probe. Grants count
+        only in the robot's own namespace.
+        """
         rows = self.db.execute(
-            "SELECT g.role FROM namespaces n JOIN permissions g ON g.robot_id = ?"
-            " AND (g.repository_id IS NULL OR g.repository_id = ?)"
-            " WHERE n.id = ? AND n.name = ? AND n.deleted_at IS NULL",
-            [principal.robot_id, repository.id if repository else -1, principal.namespace_id, namespace],
-        )
-        return strongest(Role(row[0]) for row in rows)
+            "SELECT p.id, p.visibility, g.role FROM namespaces n"
+            " LEFT JOIN repositories p ON p.namespace_id = n.id AND p.name = ? AND p.deleted_at IS NULL"
+            " LEFT JOIN permissions g ON n.id = ? AND g.robot_id = ?"
+            " AND (g.repository_id IS NULL OR g.repository_id = p.id)"
+            " WHERE n.name = ? AND n.deleted_at IS NULL",
+            [name.name, principal.namespace_id, principal.robot_id, name.namespace],
+        ).fetchall()
+        if not rows:
+            return None, False, None
+        repository_id, visibility, _ = rows[0]
+        return repository_id, visibility == "public", strongest(Role(row[2]) for row in rows if row[2] is not None)
 
     def _create_pushed_repository(self, full_name: str) -> None:
         try:
