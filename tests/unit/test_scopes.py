@@ -67,3 +67,20 @@ def test_too_many_scopes_are_refused():
 
 def test_no_scope_is_an_empty_list():
     assert parse_scopes([]) == []
+
+
+@pytest.mark.parametrize("text", ["repository:myorg/app:pull,pull", "repository(plugin):myorg/app:push,pull", "registry:catalog:*"])
+def test_a_single_scope_parses_as_it_would_among_others(text):
+    # One scope alone takes a shorter path than several; both must give the same answer.
+    assert parse_scopes([text]) == parse_scopes([f" {text} "]) == [parse_scope(text)]
+
+
+def test_a_malformed_scope_is_refused_every_time():
+    # Parsed scopes are remembered; a refusal must not be.
+    for _ in range(2):
+        with pytest.raises(ScopeError):
+            parse_scopes(["repository:myorg/app:PULL"])
+
+
+def test_remembered_scopes_are_bounded():
+    assert parse_scope.cache_info().maxsize is not None

@@ -59,6 +59,13 @@ def test_bad_repository_names(name):
         parse_repository_name(name)
 
 
+@pytest.mark.parametrize("name", [["myorg/app"], 7, None, b"myorg/app"])
+def test_a_repository_name_that_is_not_text_is_refused(name):
+    # Names are parsed through a cache keyed by the name: what cannot be a key is refused first.
+    with pytest.raises(NameInvalid):
+        parse_repository_name(name)
+
+
 def test_secret_format(org):
     issued = org.create_robot("myorg+ci", "builds")
     assert re.fullmatch(r"[A-Z0-9]{64}", issued.secret)
