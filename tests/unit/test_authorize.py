@@ -112,6 +112,21 @@ def test_deleted_repository_grants_stop(org):
     assert org.authorize(principal, Resource("repository", "myorg/app"), ["pull"]) == set()
 
 
+def test_a_grant_does_not_carry_over_to_a_recreated_repository(org):
+    principal = robot(org, "myorg+bot", "myorg/app", "write")
+    org.delete_repository("myorg/app")
+    org.create_repository("myorg/app", "public")
+    # The new repository is public, so pull stays; the grant was on the deleted one.
+    assert org.authorize(principal, Resource("repository", "myorg/app"), ["pull", "push"]) == {"pull"}
+
+
+def test_a_deleted_namespace_gives_nothing_even_on_its_public_repository(org):
+    principal = robot(org, "myorg+bot", "myorg", "admin")
+    org.delete_namespace("myorg")
+    assert org.authorize(principal, Resource("repository", "myorg/public-app"), ALL_ACTIONS) == set()
+    assert org.authorize(ANONYMOUS, Resource("repository", "myorg/public-app"), ["pull"]) == set()
+
+
 ROLES = st.sampled_from([None, "read", "write", "admin"])
 REPOS = st.sampled_from(["myorg/app", "myorg/public-app", "other/app", "myorg/missing", "registry-junk", "myorg/a/b"])
 
