@@ -298,11 +298,9 @@ class Store(
         repository = self.get_repository(full_name)
         self.db.execute("UPDATE repositories SET deleted_at = ? WHERE id = ?", [self.clock(), repository.id])
 
-    def _find_repository(self, full_name: str, name: RepositoryName | None = None) -> Repository | None:
-        """Return the live repository ``full_name`` or None; ``name`` is its parsed form, when
-        the caller has it already. Raises NameInvalid."""
-        if name is None:
-            name = parse_repository_name(full_name)
+    def _find_repository(self, full_name: str) -> Repository | None:
+        """Return the live repository ``full_name`` or None. Raises NameInvalid."""
+        name = parse_repository_name(full_name)
         row = self.db.execute(
             f"SELECT {_REPO_COLUMNS} FROM repositories p JOIN namespaces n ON n.id = p.namespace_id"
             " WHERE n.name = ? AND p.name = ? AND p.deleted_at IS NULL AND n.deleted_at IS NULL",
