@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "user", metavar="USER", nargs="?", default=None)
     command(token, "revoke", cmd_token_revoke, "revoke an API token by its id or prefix").add_argument(
         "token", metavar="ID|PREFIX")
-    command(commands, "gc", cmd_gc, "remove the rows of deleted robots, namespaces and repositories now")
+    command(commands, "gc", cmd_gc, "remove the rows of deleted robots, namespaces and repositories, and expired audit rows, now")
     return parser
 
 
@@ -391,4 +391,4 @@ def cmd_token_revoke(config, args):
 
 
 def cmd_gc(config, args):
-    _print({"removed": _store(config).collect_garbage()})
+    _print({"removed": _store(config).collect_garbage(audit_retention=config.audit_retention_seconds)})

@@ -99,6 +99,8 @@ SETTINGS: tuple[Setting, ...] = (
             "number of server processes sharing the listening port"),
     Setting("gc_interval", "--gc-interval", "REGAUTH_GC_INTERVAL", "3600", _int_between(0, 604800),
             "seconds between garbage collections inside `regauth serve` (0 turns the schedule off)"),
+    Setting("audit_retention", "--audit-retention", "REGAUTH_AUDIT_RETENTION", "90", _int_between(0, 36500),
+            "days an audit log row is kept before the collector removes it (0 keeps every row)"),
 )
 
 
@@ -115,6 +117,12 @@ class Config:
     trusted_proxies: frozenset = field(default=frozenset())
     workers: int = 1
     gc_interval: int = 3600
+    audit_retention: int = 90
+
+    @property
+    def audit_retention_seconds(self) -> float | None:
+        """The audit log's retention for the collector: seconds, or None to keep every row."""
+        return self.audit_retention * 86400 if self.audit_retention else None
 
     @property
     def database_path(self) -> Path:

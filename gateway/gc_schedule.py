@@ -1,8 +1,9 @@
 """The collector's schedule inside ``regauth serve``: every ``gc_interval`` seconds (0: never).
 
-Each run removes what deletions left behind (``Store.collect_garbage``). It runs on a thread
-of its own rather than in the database pool, so that a long run never holds up token
-requests; its batches are short transactions, so it never holds the write lock for long.
+Each run removes what deletions left behind, and audit log rows older than
+``--audit-retention`` days (``Store.collect_garbage``). It runs on a thread of its own
+rather than in the database pool, so that a long run never holds up token requests; its
+batches are short transactions, so it never holds the write lock for long.
 With several worker processes each one runs the schedule; runs are idempotent.
 """
 
@@ -18,8 +19,11 @@ log = logging.getLogger(__name__)
 
 
 async def collect_once(app: web.Application) -> dict[str, int]:
-    """Run the collector once off the event loop; returns the rows removed per table."""
-    return await asyncio.to_thread(app[STORE].collect_garbage)
+    """Run the collector once off the event loop, with the configured audit log retention;
+    returns the rows removed per table."""
+    return await asyncio.to_thread(
+        app[STORE].collect_garbage, audit_retention=app[CONFIG].audit_retention_seconds,
+    )
 
 
 async def _run_forever(app: web.Application, interval: float) -> None:

@@ -5,7 +5,9 @@ stops every credential and grant at once; the collector removes the marked rows 
 everything that refers to them. Old secrets and API tokens (revoked or expired longer than
 RETENTION ago) go too, and so do what lapses on its own: keyless credentials past their hour
 and web UI sessions past their lifetime or idle timeout, and failed sign-ins older than the
-throttle's window, and registry event ids kept against retried deliveries.
+throttle's window, and registry event ids kept against retried deliveries. Given a retention
+for it, audit log rows older than that go as well: every robot token adds two rows (some 400
+bytes), so under a CI fleet the log is by far the fastest-growing table.
 
 What "refers to" means is read from the schema's foreign keys at each run, not listed here:
 a table added by a later migration (federation settings, refresh tokens, ...) is collected
@@ -39,11 +41,14 @@ def _chunks(ids: list[int]):
 class CollectorMixin:
     """``collect_garbage``; mixed into ``tokenstore.Store``."""
 
-    def collect_garbage(self, *, batch_size: int = DEFAULT_BATCH_SIZE, retention: float = RETENTION) -> dict[str, int]:
+    def collect_garbage(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE, retention: float = RETENTION, audit_retention: float | None = None,
+    ) -> dict[str, int]:
         """Hard-delete deleted namespaces, users, robots and repositories, with every row that
         refers to them; secrets and API tokens revoked or expired ``retention`` seconds ago;
         expired keyless credentials; expired or idle web UI sessions; failed sign-ins older
-        than the sign-in throttle's window.
+        than the sign-in throttle's window; audit log rows older than ``audit_retention``
+        seconds (None keeps them all).
 
         Returns the number of rows removed per table (tables with none are left out).
         """
@@ -66,6 +71,10 @@ class CollectorMixin:
             ("signin_failures", "failed_at <= ?", [now - SIGNIN_FAILURE_WINDOW]),
             ("registry_events_seen", "received <= ?", [now - REGISTRY_EVENT_RETENTION]),
         ]
+        if audit_retention is not None:
+            audit_cutoff = now - audit_retention
+            boundary = self._first_audit_row_after(audit_cutoff)
+            steps.append(("audit_log", "rowid < ? AND created <= ?", [boundary, audit_cutoff]))
         for table, where, params in steps:
             while True:
                 with self.db.atomic():
@@ -77,6 +86,21 @@ class CollectorMixin:
                 if len(ids) < batch_size:
                     break
         return {table: count for table, count in counts.items() if count}
+
+    def _first_audit_row_after(self, cutoff: float) -> int:
+        """Return the rowid of the oldest audit row created after ``cutoff`` (one past the last
+        row when there is none).
+
+        Rows are appended in time order, so the ones to remove lie below it. ``created`` has
+        no index of its own (it would be one more index to update on every token's audit
+        write); read in rowid order, this stops at the first newer row, where a search by
+        time would read the whole table on every run. A row written out of order, a moment
+        older than one before it, is left for the next run.
+        """
+        row = self.db.execute("SELECT rowid FROM audit_log WHERE created > ? ORDER BY rowid LIMIT 1", [cutoff]).fetchone()
+        if row is not None:
+            return row[0]
+        return (self.db.execute("SELECT max(rowid) FROM audit_log").fetchone()[0] or 0) + 1
 
     def _dependents(self) -> dict[str, list[tuple[str, str]]]:
         """Map each table to the (table, column) pairs whose foreign keys point at its rows."""

@@ -121,6 +121,22 @@ def test_gc_removes_what_deletions_left(cli):
     assert cli("gc")[1] == {"removed": {}}
 
 
+def test_gc_removes_audit_rows_older_than_the_retention(cli):
+    cli("org", "create", "acme")
+    store = Store(cli.store_path)
+    try:
+        # One row backdated past the default 90 days, one a day short of it.
+        store.db.execute("UPDATE audit_log SET created = created - 91 * 86400")
+        store.record_event("create_robot", "acme", performer="alice", performer_kind="user")
+        store.db.execute("UPDATE audit_log SET created = created - 89 * 86400 WHERE kind = 'create_robot'")
+        store.db.conn.commit()
+    finally:
+        store.close()
+    assert cli("gc", "--audit-retention", "0")[1] == {"removed": {}}
+    assert cli("gc")[1] == {"removed": {"audit_log": 1}}
+    assert cli("gc", "--audit-retention", "1")[1] == {"removed": {"audit_log": 1}}
+
+
 def test_user_delete(cli):
     cli("user", "create", "alice", stdin=PASSWORD)
     token = cli("token", "create", "alice")[1]["token"]

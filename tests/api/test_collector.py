@@ -233,3 +233,62 @@ def test_lapsed_keyless_credentials_and_ui_sessions_are_collected(store, people,
     clock.advance(3 * 3600)
     assert store.collect_garbage() == {"ui_sessions": 1, "federated_credentials": 1}
     assert count(store, "ui_sessions") == count(store, "federated_credentials") == 0
+
+
+def audit_kinds(store) -> list[str]:
+    return [row[0] for row in store.db.execute("SELECT kind FROM audit_log ORDER BY id")]
+
+
+def test_audit_rows_older_than_the_retention_go(store, clock):
+    store.create_namespace("acme")
+    store.record_event("old_one", "acme")
+    store.record_event("old_two", "acme")
+    clock.advance(10 * 86400)
+    store.record_event("recent", "acme")
+    assert store.collect_garbage() == {}, "no retention given: every row stays"
+    assert store.collect_garbage(audit_retention=5 * 86400) == {"audit_log": 2}
+    assert audit_kinds(store) == ["recent"]
+    assert store.collect_garbage(audit_retention=5 * 86400) == {}
+    clock.advance(5 * 86400)
+    assert store.collect_garbage(audit_retention=5 * 86400) == {"audit_log": 1}
+
+
+def test_audit_rows_go_in_batches(store, clock):
+    store.create_namespace("acme")
+    for number in range(7):
+        store.record_event(f"old{number}", "acme")
+    clock.advance(2 * 86400)
+    store.record_event("recent", "acme")
+    assert store.collect_garbage(batch_size=2, audit_retention=86400) == {"audit_log": 7}
+    assert audit_kinds(store) == ["recent"]
+
+
+def test_an_audit_row_written_out_of_order_waits_for_the_rows_before_it(store, clock):
+    # Rows are removed from the oldest id up to the first one inside the retention, so a
+    # row that is older than a row written before it goes once that row has aged out too.
+    store.create_namespace("acme")
+    store.record_event("old", "acme")
+    clock.advance(3 * 86400)
+    store.record_event("recent", "acme")
+    clock.advance(-3 * 86400)
+    store.record_event("late_old", "acme")
+    clock.advance(3 * 86400)
+    assert store.collect_garbage(audit_retention=86400) == {"audit_log": 1}
+    assert audit_kinds(store) == ["recent", "late_old"]
+    clock.advance(2 * 86400)
+    assert store.collect_garbage(audit_retention=86400) == {"audit_log": 2}
+
+
+async def test_serve_applies_the_audit_retention(aiohttp_client, tmp_path, store, clock):
+    config = make_config(tmp_path, gc_interval=1, audit_retention=1)
+    keys.generate(config.key_path, config.certificate_path, config.signing_alg)
+    store.create_namespace("acme")
+    store.record_event("old", "acme")
+    clock.advance(2 * 86400)
+    store.record_event("recent", "acme")
+    await aiohttp_client(create_app(config, store=store))
+    for _ in range(100):
+        if audit_kinds(store) == ["recent"]:
+            break
+        await asyncio.sleep(0.05)
+    assert audit_kinds(store) == ["recent"]

@@ -20,6 +20,12 @@ def test_defaults():
     assert config.listen == ("127.0.0.1", 5001)
 
 
+def test_audit_retention_is_days_and_zero_keeps_every_row():
+    assert Config.load({}, environ={}).audit_retention_seconds == 90 * 86400
+    assert Config.load({"audit_retention": "7"}, environ={}).audit_retention_seconds == 7 * 86400
+    assert Config.load({}, environ={"REGAUTH_AUDIT_RETENTION": "0"}).audit_retention_seconds is None
+
+
 def test_flag_beats_environment_beats_default():
     assert Config.load({"token_ttl": "120"}, environ={"REGAUTH_TOKEN_TTL": "90"}).token_ttl == 120
     assert Config.load({}, environ={"REGAUTH_TOKEN_TTL": "90"}).token_ttl == 90
@@ -36,6 +42,8 @@ def test_flag_beats_environment_beats_default():
         ("realm", "ftp://x/token", "--realm / REGAUTH_REALM"),
         ("service", " ", "--service / REGAUTH_SERVICE: must not be empty"),
         ("signing_alg", "HS256", "--signing-alg / REGAUTH_SIGNING_ALG"),
+        ("audit_retention", "-1", "--audit-retention / REGAUTH_AUDIT_RETENTION: must be between 0"),
+        ("audit_retention", "ninety", "--audit-retention / REGAUTH_AUDIT_RETENTION: must be a whole number"),
     ],
 )
 def test_invalid_settings_name_the_setting(name, value, fragment):
