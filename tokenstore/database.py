@@ -2,10 +2,19 @@
 
 The gateway calls tokenstore from a pool of threads; SQLite connections must not be shared
 between threads, so each thread opens its own on first use.
+
+Write transactions take the write lock when they begin. A transaction begun the default
+way (deferred) that reads before it writes holds a snapshot of the database, and if another
+connection commits meanwhile, which under a CI fleet's audit writes is every millisecond or
+so, its first write fails at once with "database is locked": SQLite cannot let it write on
+a stale snapshot, and the busy timeout does not apply. Begun IMMEDIATE, it waits its turn
+for the lock (up to the busy timeout) and then reads and writes current data.
 """
 
+import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -16,10 +25,35 @@ from .schema import apply_migrations
 BUSY_TIMEOUT_MS = 10_000
 
 
+class WritingDatabase(Database):
+    """sqlite-utils' Database whose ``atomic()`` begins the outermost transaction IMMEDIATE."""
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator["WritingDatabase"]:
+        """Run the block in a transaction that holds the write lock from its start (nested
+        blocks: a savepoint, as in sqlite-utils); commits, or rolls back and re-raises."""
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
 def connect(path: str | Path) -> Database:
-    """Return a sqlite-utils Database on ``path`` with WAL mode and the busy timeout set."""
+    """Return a sqlite-utils Database on ``path`` with WAL mode and the busy timeout set;
+    its ``atomic()`` transactions begin IMMEDIATE."""
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-    db = Database(conn, execute_plugins=False)
+    db = WritingDatabase(conn, execute_plugins=False)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     db.execute("PRAGMA foreign_keys = ON")
     db.execute("PRAGMA synchronous = NORMAL")
