@@ -1,10 +1,13 @@
 """HTTP errors and the one middleware that turns exceptions into responses.
 
-Handlers raise an ``HTTPProblem``; the middleware renders it. Anything unexpected is logged
-with its traceback and answered with a plain 500 that reveals nothing.
+Handlers raise an ``HTTPProblem``; the middleware renders it. A database that stayed locked
+for the whole busy timeout (another process holding a long write) is a 503 with Retry-After:
+the request can simply be tried again. Anything else unexpected is logged with its
+traceback and answered with a plain 500 that reveals nothing.
 """
 
 import logging
+import sqlite3
 
 from aiohttp import web
 
@@ -41,6 +44,17 @@ class TokenError(HTTPProblem):
         return web.json_response(body, status=self.status, headers=headers)
 
 
+# What SQLite says when the lock was not granted within the busy timeout.
+_BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
+BUSY_RETRY_AFTER = "1"
+BUSY_MESSAGE = "the database is busy with another writer: try again in a moment"
+
+
+def database_busy(exc: BaseException) -> bool:
+    """Return True when ``exc`` is SQLite giving up on a lock held elsewhere."""
+    return isinstance(exc, sqlite3.OperationalError) and str(exc).lower().startswith(_BUSY_MESSAGES)
+
+
 def bad_request(message: str) -> TokenError:
     """Return a 400 TokenError with ``message``."""
     return TokenError(400, "INVALID_REQUEST", message)
@@ -55,7 +69,13 @@ async def error_middleware(request: web.Request, handler):
         return problem.response(request)
     except web.HTTPException:
         raise
-    except Exception:
+    except Exception as exc:
+        if database_busy(exc):
+            log.warning("%s %s answered 503: %s", request.method, request.path, exc)
+            return web.json_response(
+                {"errors": [{"code": "UNAVAILABLE", "message": BUSY_MESSAGE, "detail": None}], "details": BUSY_MESSAGE},
+                status=503, headers={"Retry-After": BUSY_RETRY_AFTER},
+            )
         log.exception("unhandled error in %s %s", request.method, request.path)
         return web.json_response(
             {"errors": [{"code": "UNKNOWN", "message": "internal error", "detail": None}],

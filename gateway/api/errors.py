@@ -9,6 +9,8 @@ Every failure under ``/api/`` answers with Quay's problem body::
 - 401 ``invalid_token``: no API token, or one that is unknown, expired or revoked.
 - 403 ``insufficient_scope``: signed in, but without the right.
 - 404 ``not_found``: the organization, robot, repository, member or permission does not exist.
+- 503 ``service_unavailable`` with Retry-After: the database stayed locked by another writer
+  for the whole busy timeout; nothing was changed, and the request can be repeated.
 
 Handlers raise ``ApiError``; ``api_error_middleware`` turns model errors, aiohttp's own
 404/405/413 and anything unexpected into one, and the application's error middleware renders
@@ -22,12 +24,14 @@ from aiohttp import web
 from tokenstore import InvalidCredentials, NotFound, TokenStoreError
 
 from ..appkeys import CONFIG
-from ..errors import HTTPProblem
+from ..errors import BUSY_MESSAGE, BUSY_RETRY_AFTER, HTTPProblem, database_busy
 from ..forwarded import public_origin
 
 log = logging.getLogger(__name__)
 
-ERROR_TYPES = {400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope", 404: "not_found"}
+ERROR_TYPES = {
+    400: "invalid_request", 401: "invalid_token", 403: "insufficient_scope", 404: "not_found", 503: "service_unavailable",
+}
 API_PREFIX = "/api/"
 
 
@@ -115,6 +119,9 @@ async def api_error_middleware(request: web.Request, handler):
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         raise ApiError(exc.status, _HTTP_DETAILS.get(exc.status, exc.reason), headers=headers) from None
-    except Exception:
+    except Exception as exc:
+        if database_busy(exc):
+            log.warning("%s %s answered 503: %s", request.method, request.path, exc)
+            raise ApiError(503, BUSY_MESSAGE, headers={"Retry-After": BUSY_RETRY_AFTER}) from None
         log.exception("unhandled error in %s %s", request.method, request.path)
         raise ApiError(500, "internal error; the server log has the details", "internal_error") from None

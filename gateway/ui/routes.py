@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ..errors import HTTPProblem
+from ..errors import BUSY_MESSAGE, HTTPProblem, database_busy
 from . import actions, formatting, headers, pages, signin, usage_logs
 from .errors import UiError
 
@@ -104,7 +104,10 @@ async def security_headers(request: web.Request, handler):
         raise
     except HTTPProblem:
         raise
-    except Exception:
+    except Exception as exc:
+        if database_busy(exc):
+            log.warning("%s %s answered 503: %s", request.method, request.path, exc)
+            raise UiError(503, f"Nothing was changed: {BUSY_MESSAGE}.") from None
         log.exception("unhandled error in %s %s", request.method, request.path)
         raise UiError(500, "Something went wrong on our side; the server log has the details.") from None
     return headers.apply(response, cacheable=cacheable)

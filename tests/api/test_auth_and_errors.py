@@ -1,7 +1,11 @@
 """API bearer tokens, Quay's error body, and the 4xx answers to malformed requests."""
 
+import re
+import sqlite3
+
 import pytest
 
+import tokenstore.database
 from gateway import keys
 from gateway.app import create_app
 from tests.api.conftest import Account, Api, assert_error
@@ -151,6 +155,52 @@ async def test_internal_errors_are_quay_shaped_and_reveal_nothing(api, store, al
     assert reply.status == 500
     assert reply.body["error_type"] == "internal_error"
     assert "secret internals" not in str(reply.body)
+
+
+async def test_a_database_locked_elsewhere_is_a_503_to_try_again(api, store, alice, acme, monkeypatch):
+    issued = store.create_robot("acme+ci")
+    # The server's connections give up on a lock after 0.2 s instead of 10 s.
+    monkeypatch.setattr(tokenstore.database, "BUSY_TIMEOUT_MS", 200)
+    locker = sqlite3.connect(store.path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another process in the middle of a long write
+    try:
+        reply = await api.post("/api/v1/organization/acme/robots/ci/regenerate", alice)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert_error(reply, 503, "service_unavailable")
+    assert reply.headers["Retry-After"] == "1"
+    assert "try again" in reply.body["detail"]
+    # Nothing was changed, and the same request now goes through.
+    assert store.authenticate("acme+ci", issued.secret).username == "acme+ci"
+    assert (await api.post("/api/v1/organization/acme/robots/ci/regenerate", alice)).status == 200
+
+
+async def test_a_busy_database_is_a_503_on_the_token_endpoint_too(api, store, acme, monkeypatch):
+    issued = store.create_robot("acme+ci")
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "authenticate", locked)
+    reply = await api.token("acme+ci", issued.secret, "repository:acme/app:pull")
+    assert reply.status == 503 and reply.headers["Retry-After"] == "1"
+    assert "try again" in reply.body["details"] and reply.body["errors"][0]["code"] == "UNAVAILABLE"
+
+
+async def test_a_busy_database_is_a_503_page_in_the_web_ui(api, store, alice, monkeypatch):
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    async with api.client.get("/signin") as resp:
+        csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', await resp.text()).group(1)
+    monkeypatch.setattr(store, "signin_wait", locked)
+    async with api.client.post(
+        "/signin", data={"username": "alice", "password": "x", "csrf_token": csrf_token},
+    ) as resp:
+        page = await resp.text()
+    assert resp.status == 503
+    assert "Nothing was changed" in page and "try again" in page and "Traceback" not in page
 
 
 async def test_token_endpoint_errors_keep_the_registry_shape(api):
