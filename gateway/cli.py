@@ -7,10 +7,12 @@ and ``registry-config`` print JSON. Errors print one line on stderr and exit wit
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 
 from tokenstore import NameInvalid, PasswordInvalid, Store, TokenStoreError
+from tokenstore.database import database_busy
 from tokenstore.federation import FederationInvalid
 from tokenstore.secret_lifecycle import LifetimeInvalid
 
@@ -129,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except OSError as exc:
         print(f"regauth: error: {exc.strerror or exc} ({exc.filename or ''})", file=sys.stderr)
+        return EXIT_ERROR
+    except sqlite3.Error as exc:
+        hint = "; another process holds a long write, try again" if database_busy(exc) else ""
+        print(f"regauth: error: the database ({config.database_path}): {exc}{hint}", file=sys.stderr)
         return EXIT_ERROR
 
 

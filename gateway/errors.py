@@ -7,9 +7,10 @@ traceback and answered with a plain 500 that reveals nothing.
 """
 
 import logging
-import sqlite3
 
 from aiohttp import web
+
+from tokenstore.database import database_busy
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,8 @@ class TokenError(HTTPProblem):
         return web.json_response(body, status=self.status, headers=headers)
 
 
-# What SQLite says when the lock was not granted within the busy timeout.
-_BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 BUSY_RETRY_AFTER = "1"
 BUSY_MESSAGE = "the database is busy with another writer: try again in a moment"
-
-
-def database_busy(exc: BaseException) -> bool:
-    """Return True when ``exc`` is SQLite giving up on a lock held elsewhere."""
-    return isinstance(exc, sqlite3.OperationalError) and str(exc).lower().startswith(_BUSY_MESSAGES)
 
 
 def bad_request(message: str) -> TokenError:

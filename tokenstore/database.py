@@ -25,6 +25,15 @@ from .schema import apply_migrations
 BUSY_TIMEOUT_MS = 10_000
 
 
+# What SQLite says when a lock was not granted within the busy timeout.
+_BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
+
+
+def database_busy(exc: BaseException) -> bool:
+    """Return True when ``exc`` is SQLite giving up on a lock held by another connection."""
+    return isinstance(exc, sqlite3.OperationalError) and str(exc).lower().startswith(_BUSY_MESSAGES)
+
+
 class WritingDatabase(Database):
     """sqlite-utils' Database whose ``atomic()`` begins the outermost transaction IMMEDIATE."""
 

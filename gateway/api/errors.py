@@ -22,9 +22,10 @@ import logging
 from aiohttp import web
 
 from tokenstore import InvalidCredentials, NotFound, TokenStoreError
+from tokenstore.database import database_busy
 
 from ..appkeys import CONFIG
-from ..errors import BUSY_MESSAGE, BUSY_RETRY_AFTER, HTTPProblem, database_busy
+from ..errors import BUSY_MESSAGE, BUSY_RETRY_AFTER, HTTPProblem
 from ..forwarded import public_origin
 
 log = logging.getLogger(__name__)

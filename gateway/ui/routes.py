@@ -14,7 +14,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ..errors import BUSY_MESSAGE, HTTPProblem, database_busy
+from tokenstore.database import database_busy
+
+from ..errors import BUSY_MESSAGE, HTTPProblem
 from . import actions, formatting, headers, pages, signin, usage_logs
 from .errors import UiError
 

@@ -2,10 +2,12 @@
 
 import io
 import json
+import sqlite3
 import sys
 
 import pytest
 
+import tokenstore.database
 from gateway.cli import main
 from tokenstore import InvalidCredentials, Store
 
@@ -135,6 +137,21 @@ def test_gc_removes_audit_rows_older_than_the_retention(cli):
     assert cli("gc", "--audit-retention", "0")[1] == {"removed": {}}
     assert cli("gc")[1] == {"removed": {"audit_log": 1}}
     assert cli("gc", "--audit-retention", "1")[1] == {"removed": {"audit_log": 1}}
+
+
+def test_a_database_locked_elsewhere_is_a_one_line_error(cli, monkeypatch):
+    monkeypatch.setattr(tokenstore.database, "BUSY_TIMEOUT_MS", 200)
+    locker = sqlite3.connect(cli.store_path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        status, body, err = cli("org", "create", "acme")
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert status == 1 and body is None
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "database is locked; another process holds a long write, try again" in err
+    assert cli("org", "create", "acme")[0] == 0
 
 
 def test_user_delete(cli):
