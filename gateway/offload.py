@@ -44,6 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from tokenstore.database import writer_lock_path
+
 if TYPE_CHECKING:
     from tokenstore import Store
 
@@ -84,7 +86,7 @@ class Offload:
             self._writer = BatchingPool(1, thread_name_prefix="sqlite_writer")
             self._checkpoints = None
             return
-        lock_path = store.path.with_name(store.path.name + "-writer.lock")
+        lock_path = writer_lock_path(store.path)
         self._writer = BatchingPool(
             1, thread_name_prefix="sqlite_writer", connection=_without_autocheckpoint(store), lock_path=lock_path,
         )

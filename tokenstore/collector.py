@@ -15,7 +15,10 @@ as soon as it references robots, namespaces or any other collected table. Each b
 transaction, so a run can stop anywhere without leaving half-deleted rows.
 """
 
+import time
 from collections import Counter, defaultdict
+
+from .database import WriterLock
 
 from .registry_activity import SEEN_RETENTION as REGISTRY_EVENT_RETENTION
 from .signin_throttle import WINDOW as SIGNIN_FAILURE_WINDOW
@@ -24,6 +27,9 @@ from .ui_sessions import SESSION_IDLE_TIMEOUT
 # Revoked or expired secrets and API tokens are kept this long (for rotation audits), then removed.
 RETENTION = 7 * 86400
 DEFAULT_BATCH_SIZE = 500
+# A pause after each full batch, so that writers waiting for the lock get their turn before
+# the next batch (the collector would otherwise take it straight back).
+BATCH_PAUSE = 0.002
 # SQLite's default bound on host parameters is 32766; stay far below it.
 _CHUNK = 500
 _MAX_DEPTH = 8
@@ -75,16 +81,23 @@ class CollectorMixin:
             audit_cutoff = now - audit_retention
             boundary = self._first_audit_row_after(audit_cutoff)
             steps.append(("audit_log", "rowid < ? AND created <= ?", [boundary, audit_cutoff]))
-        for table, where, params in steps:
-            while True:
-                with self.db.atomic():
-                    ids = [row[0] for row in self.db.execute(
-                        f"SELECT rowid FROM {_quote(table)} WHERE {where} LIMIT ?", [*params, batch_size]
-                    )]
-                    if ids:
-                        self._cascade_delete(table, ids, dependents, counts, 0)
-                if len(ids) < batch_size:
-                    break
+        # Each batch takes the writers' turn like the server's audit writers do, so that
+        # neither side waits in SQLite's polling busy handler for the other.
+        lock = WriterLock(self.path)
+        try:
+            for table, where, params in steps:
+                while True:
+                    with lock, self.db.atomic():
+                        ids = [row[0] for row in self.db.execute(
+                            f"SELECT rowid FROM {_quote(table)} WHERE {where} LIMIT ?", [*params, batch_size]
+                        )]
+                        if ids:
+                            self._cascade_delete(table, ids, dependents, counts, 0)
+                    if len(ids) < batch_size:
+                        break
+                    time.sleep(BATCH_PAUSE)
+        finally:
+            lock.close()
         return {table: count for table, count in counts.items() if count}
 
     def _first_audit_row_after(self, cutoff: float) -> int:

@@ -12,6 +12,8 @@ for the lock (up to the busy timeout) and then reads and writes current data.
 """
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -23,6 +25,35 @@ from .schema import apply_migrations
 
 # How long a writer waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 10_000
+
+
+def writer_lock_path(database_path: str | Path) -> Path:
+    """Return the lock file next to the database through which its busiest writers (the
+    server's audit writer threads, the collector) take turns.
+
+    SQLite's own busy handler makes a waiting writer poll with sleeps of up to 100 ms; an
+    exclusive flock on this file wakes the next one the moment the holder lets go.
+    """
+    path = Path(database_path)
+    return path.with_name(path.name + "-writer.lock")
+
+
+class WriterLock:
+    """An exclusive flock on the database's writer lock file, held as a context manager
+    (once per write transaction); ``close`` releases the file."""
+
+    def __init__(self, database_path: str | Path):
+        self._fd = os.open(writer_lock_path(database_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def __enter__(self) -> "WriterLock":
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 # What SQLite says when a lock was not granted within the busy timeout.

@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from tokenstore import Store
+from tokenstore.database import WriterLock
 from tests.conftest import FAST_BCRYPT_COST
 
 ROUNDS = 60
@@ -51,3 +52,28 @@ def test_the_collector_never_fails_on_a_busy_database(busy_store):
         busy_store.create_robot(f"acme+gone{round_}")
         busy_store.delete_robot(f"acme+gone{round_}")
         assert busy_store.collect_garbage()["robots"] == 1
+
+
+def test_the_collector_takes_the_writers_turn(tmp_path):
+    # The server's audit writers hold this lock around each commit; the collector waits for
+    # it too rather than polling SQLite's lock with sleeps.
+    store = Store(tmp_path / "regauth.db", bcrypt_cost=FAST_BCRYPT_COST)
+    store.create_namespace("gone")
+    store.delete_namespace("gone")
+    held = WriterLock(store.path)
+    done = threading.Event()
+    removed = {}
+
+    def collect():
+        removed.update(store.collect_garbage())
+        done.set()
+
+    with held:
+        collector = threading.Thread(target=collect)
+        collector.start()
+        assert not done.wait(0.3), "the collector wrote while another writer held the lock"
+    assert done.wait(10)
+    collector.join()
+    held.close()
+    assert removed == {"namespaces": 1}
+    store.close()
