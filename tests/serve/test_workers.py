@@ -180,3 +180,36 @@ async def test_writes_in_other_processes_never_fail_token_requests(server):
     finally:
         conn.close()
     assert issued == 200
+
+
+async def test_regenerate_through_the_api_while_token_requests_run(server):
+    """Rotating a secret must not fail while a fleet's token requests keep the audit writers
+    committing (a regenerate reads the robot before it writes; begun deferred, such a
+    transaction failed at once with "database is locked" whenever a commit came between)."""
+    _, port, database, secrets = server
+    store = Store(database, bcrypt_cost=FAST_BCRYPT_COST)
+    try:
+        store.create_user("admin", "correct horse battery")
+        store.set_member("ns", "admin", "admin")
+        api_token = store.create_api_token("admin").token
+        store.create_robot("ns+rotated")
+    finally:
+        store.close()
+    url = f"http://127.0.0.1:{port}/api/v1/organization/ns/robots/rotated/regenerate"
+
+    async def regenerate_repeatedly() -> list[int]:
+        statuses = []
+        async with aiohttp.ClientSession(trust_env=False) as session:
+            await asyncio.sleep(0.2)  # let the token requests get going
+            for _ in range(30):
+                async with session.post(url, headers={"Authorization": f"Bearer {api_token}"},
+                                        timeout=aiohttp.ClientTimeout(total=30)) as reply:
+                    await reply.read()
+                    statuses.append(reply.status)
+        return statuses
+
+    tokens, regenerations = await asyncio.gather(
+        token_requests(port, secrets, count=1200, concurrency=32), regenerate_repeatedly(),
+    )
+    assert regenerations == [200] * 30
+    assert tokens == [200] * 1200
