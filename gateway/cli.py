@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         "user", metavar="USER", nargs="?", default=None)
     command(token, "revoke", cmd_token_revoke, "revoke an API token by its id or prefix").add_argument(
         "token", metavar="ID|PREFIX")
-    command(commands, "gc", cmd_gc, "remove the rows of deleted robots, namespaces and repositories, and expired audit rows, now")
+    command(commands, "gc", cmd_gc,
+            "remove the rows of deleted robots, namespaces and repositories, and expired audit rows, now")
     return parser
 
 

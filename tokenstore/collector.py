@@ -19,7 +19,6 @@ import time
 from collections import Counter, defaultdict
 
 from .database import WriterLock
-
 from .registry_activity import SEEN_RETENTION as REGISTRY_EVENT_RETENTION
 from .signin_throttle import WINDOW as SIGNIN_FAILURE_WINDOW
 from .ui_sessions import SESSION_IDLE_TIMEOUT
