@@ -90,7 +90,10 @@ class RefreshTokenMixin:
         # A refresh token stands for its secret: using it is using the secret.
         self._touch(robot_id, last_accessed, now, secret_id, secret_last_used)
         if last_used is None or now - last_used >= 60:
-            self.db.execute("UPDATE refresh_tokens SET last_used = ? WHERE id = ?", [now, token_id])
+            # Bookkeeping like _touch's: a busy database skips it rather than fail the request.
+            self._brief_write("the use of a refresh token", lambda: self.db.execute(
+                "UPDATE refresh_tokens SET last_used = ? WHERE id = ?", [now, token_id],
+            ))
         return Principal(
             kind="robot", username=f"{namespace}+{shortname}", robot_id=robot_id, namespace_id=namespace_id,
             secret_id=secret_id,

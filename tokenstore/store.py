@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 # last_accessed is written at most once per robot per this many seconds: a CI fleet's
 # token requests must not turn into a stream of writes.
 LAST_ACCESSED_INTERVAL = 60.0
+# How long that bookkeeping write waits for another process's write lock before it is skipped.
+BRIEF_WRITE_WAIT_MS = 250
 DESCRIPTION_MAX = 255
 NAMESPACE_KINDS = ("organization", "user")
 VISIBILITIES = ("public", "private")
@@ -535,23 +537,38 @@ class Store(
         if not (robot_due or secret_due):
             return
         cutoff = now - LAST_ACCESSED_INTERVAL
+
+        def record() -> None:  # one write transaction for both
+            if robot_due:
+                self.db.execute(
+                    "UPDATE robots SET last_accessed = ? WHERE id = ? AND (last_accessed IS NULL OR last_accessed <= ?)",
+                    [now, robot_id, cutoff],
+                )
+            if secret_due:
+                self.db.execute(
+                    "UPDATE robot_secrets SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used <= ?)",
+                    [now, secret_id, cutoff],
+                )
+
+        self._brief_write(f"the use of robot id {robot_id}", record)
+
+    def _brief_write(self, what: str, write: Callable[[], object]) -> None:
+        """Run ``write()`` in a write transaction that waits for another process's write lock
+        only briefly (BRIEF_WRITE_WAIT_MS, not the full busy timeout); when the lock is not
+        granted, or the write fails, it is rolled back and logged (naming ``what``), not raised.
+
+        For bookkeeping a login does on the way (when a robot, secret or refresh token was
+        last used): a skipped record is retried on the next request, a login held up for
+        seconds behind a long write, or refused because of one, is not.
+        """
         conn = self.db.conn
         (busy_timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
-        conn.execute("PRAGMA busy_timeout = 250")
+        conn.execute(f"PRAGMA busy_timeout = {BRIEF_WRITE_WAIT_MS}")
         try:
-            with self.db.atomic():  # one write transaction for both
-                if robot_due:
-                    self.db.execute(
-                        "UPDATE robots SET last_accessed = ? WHERE id = ? AND (last_accessed IS NULL OR last_accessed <= ?)",
-                        [now, robot_id, cutoff],
-                    )
-                if secret_due:
-                    self.db.execute(
-                        "UPDATE robot_secrets SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used <= ?)",
-                        [now, secret_id, cutoff],
-                    )
+            with self.db.atomic():
+                write()
         except sqlite3.OperationalError as exc:
-            log.warning("could not record the use of robot id %s: %s", robot_id, exc)
+            log.warning("could not record %s: %s", what, exc)
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout)}")
 
