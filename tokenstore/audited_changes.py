@@ -9,6 +9,7 @@ is never made without its row (or logged without being made).
 ``via="cli"`` instead.
 """
 
+from . import hashing
 from .models import IssuedSecret, Permission
 from .names import parse_robot_name
 
@@ -24,8 +25,12 @@ class AuditedChangesMixin:
 
         Returns the IssuedSecret; raises what ``create_robot_expiring`` raises.
         """
+        # The bcrypt hash is made before the transaction takes the write lock (see hashing.new_secret).
+        new_secret = hashing.new_secret(self.bcrypt_cost)
         with self.db.atomic():
-            issued = self.create_robot_expiring(username, description, unstructured_metadata, expires_at=expires_at)
+            issued = self.create_robot_expiring(
+                username, description, unstructured_metadata, expires_at=expires_at, new_secret=new_secret,
+            )
             self._log(
                 "create_robot", issued.robot.namespace, actor, via,
                 robot=issued.robot.shortname, description=description, unstructured_metadata=unstructured_metadata,
@@ -40,8 +45,11 @@ class AuditedChangesMixin:
 
         Returns the IssuedSecret with the new secret; raises what ``rotate_secret`` raises.
         """
+        new_secret = hashing.new_secret(self.bcrypt_cost)  # before the write lock, as above
         with self.db.atomic():
-            issued = self.rotate_secret(username, grace_seconds=grace_seconds, expires_at=expires_at)
+            issued = self.rotate_secret(
+                username, grace_seconds=grace_seconds, expires_at=expires_at, new_secret=new_secret,
+            )
             self._log(
                 "regenerate_robot_token", issued.robot.namespace, actor, via,
                 robot=issued.robot.shortname, grace_seconds=grace_seconds, expiration=expires_at,

@@ -7,6 +7,7 @@ Secrets are 64 characters from ``[A-Z0-9]`` (Quay's format, about 331 bits) draw
 import secrets
 import string
 from functools import lru_cache
+from typing import NamedTuple
 
 import bcrypt
 
@@ -24,6 +25,23 @@ def generate_secret() -> str:
 def hash_secret(secret: str, cost: int) -> str:
     """Return the bcrypt hash of ``secret`` at ``cost`` rounds, as text."""
     return bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=cost)).decode()
+
+
+class NewSecret(NamedTuple):
+    """A freshly generated secret and its bcrypt hash."""
+
+    secret: str
+    hashed: str
+
+
+def new_secret(cost: int) -> NewSecret:
+    """Return a new secret with its bcrypt hash at ``cost`` (the slow part: ~0.25 s at 12).
+
+    Made before a write transaction begins, never inside one: the transaction holds the
+    database's write lock from its start, and every other writer would wait out the hash.
+    """
+    secret = generate_secret()
+    return NewSecret(secret, hash_secret(secret, cost))
 
 
 @lru_cache(maxsize=None)

@@ -6,6 +6,7 @@ expiry to the secret a robot is created with.
 """
 
 from .errors import NameInvalid
+from .hashing import NewSecret
 from .models import IssuedSecret
 
 # An overlap longer than this is no longer a rotation but two secrets.
@@ -50,14 +51,14 @@ class SecretLifecycleMixin:
 
     def create_robot_expiring(
         self, username: str, description: str = "", unstructured_metadata: dict | None = None,
-        *, expires_at: float | None = None,
+        *, expires_at: float | None = None, new_secret: NewSecret | None = None,
     ) -> IssuedSecret:
         """Create a robot like ``create_robot``, its secret expiring at ``expires_at`` (None: never).
 
         Raises LifetimeInvalid first, then whatever ``create_robot`` raises.
         """
         expires_at = self.check_expires_at(expires_at)
-        issued = self.create_robot(username, description, unstructured_metadata)
+        issued = self.create_robot(username, description, unstructured_metadata, new_secret=new_secret)
         if expires_at is not None:
             try:
                 self.db.execute("UPDATE robot_secrets SET expires_at = ? WHERE id = ?", [expires_at, issued.secret_id])
@@ -68,7 +69,10 @@ class SecretLifecycleMixin:
                 raise
         return issued
 
-    def rotate_secret(self, username: str, *, grace_seconds: object = 0, expires_at: float | None = None) -> IssuedSecret:
+    def rotate_secret(
+        self, username: str, *, grace_seconds: object = 0, expires_at: float | None = None,
+        new_secret: NewSecret | None = None,
+    ) -> IssuedSecret:
         """Regenerate the robot's secret after checking the lifetimes.
 
         The previous secret keeps working ``grace_seconds`` longer (0: it stops at once, as
@@ -77,4 +81,4 @@ class SecretLifecycleMixin:
         """
         grace = check_grace_seconds(grace_seconds)
         expires_at = self.check_expires_at(expires_at)
-        return self.regenerate_secret(username, grace_seconds=grace, expires_at=expires_at)
+        return self.regenerate_secret(username, grace_seconds=grace, expires_at=expires_at, new_secret=new_secret)

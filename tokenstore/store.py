@@ -140,9 +140,11 @@ class Store(
     # -- robots -----------------------------------------------------------------------
 
     def create_robot(
-        self, username: str, description: str = "", unstructured_metadata: dict | None = None
+        self, username: str, description: str = "", unstructured_metadata: dict | None = None,
+        *, new_secret: hashing.NewSecret | None = None,
     ) -> IssuedSecret:
-        """Create robot ``namespace+shortname`` with a fresh secret.
+        """Create robot ``namespace+shortname`` with a fresh secret (``new_secret``, made
+        before the caller's transaction began, or one made here).
 
         Returns an IssuedSecret carrying the clear secret (the only time it is available).
         Raises NameInvalid, NamespaceNotFound, or AlreadyExists when the robot exists.
@@ -151,8 +153,7 @@ class Store(
         description = _check_description(description)
         metadata = json.dumps(unstructured_metadata or {})
         namespace = self.get_namespace(name.namespace)
-        secret = hashing.generate_secret()
-        hashed = hashing.hash_secret(secret, self.bcrypt_cost)
+        secret, hashed = new_secret or hashing.new_secret(self.bcrypt_cost)
         now = self.clock()
         try:
             with self.db.atomic():
@@ -205,15 +206,18 @@ class Store(
             )
         return self.get_robot(username)
 
-    def regenerate_secret(self, username: str, *, grace_seconds: float = 0, expires_at: float | None = None) -> IssuedSecret:
-        """Replace the robot's secret with a new one.
+    def regenerate_secret(
+        self, username: str, *, grace_seconds: float = 0, expires_at: float | None = None,
+        new_secret: hashing.NewSecret | None = None,
+    ) -> IssuedSecret:
+        """Replace the robot's secret with a new one (``new_secret``, made before the caller's
+        transaction began, or one made here).
 
         The previous secrets stop working at once, or after ``grace_seconds``. Returns the
         IssuedSecret with the new clear secret. Raises NameInvalid or RobotNotFound.
         """
         robot = self.get_robot(username)
-        secret = hashing.generate_secret()
-        hashed = hashing.hash_secret(secret, self.bcrypt_cost)
+        secret, hashed = new_secret or hashing.new_secret(self.bcrypt_cost)
         now = self.clock()
         with self.db.atomic():
             self.db.execute(

@@ -7,11 +7,13 @@ write; the busy timeout does not help. tokenstore's transactions take the write 
 they begin, so they wait their turn instead.
 """
 
+import sqlite3
 import threading
+import time
 
 import pytest
 
-from tokenstore import Store
+from tokenstore import Store, hashing
 from tokenstore.database import WriterLock
 from tests.conftest import FAST_BCRYPT_COST
 
@@ -76,4 +78,35 @@ def test_the_collector_takes_the_writers_turn(tmp_path):
     collector.join()
     held.close()
     assert removed == {"namespaces": 1}
+    store.close()
+
+
+@pytest.mark.parametrize("change", ["create", "regenerate"])
+def test_no_writer_waits_while_a_new_secret_is_hashed(tmp_path, monkeypatch, change):
+    # A new secret's bcrypt hash takes ~0.25 s at the default cost. It is made before the
+    # change's transaction takes the write lock, so the audit writers never wait it out.
+    store = Store(tmp_path / "regauth.db", bcrypt_cost=FAST_BCRYPT_COST)
+    store.create_namespace("acme")
+    store.create_robot("acme+ci")
+    hashing_started, real_hash = threading.Event(), hashing.hash_secret
+
+    def slow_hash(secret, cost):
+        hashing_started.set()
+        time.sleep(0.4)
+        return real_hash(secret, cost)
+
+    monkeypatch.setattr(hashing, "hash_secret", slow_hash)
+    if change == "create":
+        worker = threading.Thread(target=store.create_robot_audited, args=("acme+cd",))
+    else:
+        worker = threading.Thread(target=store.regenerate_robot_audited, args=("acme+ci",))
+    worker.start()
+    assert hashing_started.wait(5)
+    other = sqlite3.connect(store.path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # fails at once ("database is locked") if the hash holds the lock
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        worker.join()
     store.close()
