@@ -28,10 +28,13 @@ def hash_secret(secret: str, cost: int) -> str:
 
 
 class NewSecret(NamedTuple):
-    """A freshly generated secret and its bcrypt hash."""
+    """A freshly generated secret and its bcrypt hash; its repr shows neither."""
 
     secret: str
     hashed: str
+
+    def __repr__(self) -> str:
+        return "NewSecret(secret=<hidden>, hashed=<hidden>)"
 
 
 def new_secret(cost: int) -> NewSecret:
