@@ -70,13 +70,13 @@ def test_secret_format(org):
     issued = org.create_robot("myorg+ci", "builds")
     assert re.fullmatch(r"[A-Z0-9]{64}", issued.secret)
     assert issued.secret not in repr(issued)
+    assert issued.robot.description == "builds"
 
 
 def test_a_new_secret_made_ahead_shows_neither_secret_nor_hash():
     made = hashing.new_secret(4)
     assert re.fullmatch(r"[A-Z0-9]{64}", made.secret) and hashing.verify_secret(made.secret, made.hashed, 4)
     assert made.secret not in repr(made) and made.hashed not in repr(made) and made.secret not in str(made)
-    assert issued.robot.description == "builds"
 
 
 def test_only_a_bcrypt_hash_is_stored(org, tmp_path):
