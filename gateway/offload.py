@@ -32,7 +32,6 @@ commit anyway: ``WRITE_WAIT`` seconds, after which the reply goes and the write 
 
 import asyncio
 import contextvars
-import fcntl
 import functools
 import logging
 import os
@@ -41,10 +40,9 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from tokenstore.database import writer_lock_path
+from tokenstore.database import WriterLock
 
 if TYPE_CHECKING:
     from tokenstore import Store
@@ -86,11 +84,10 @@ class Offload:
             self._writer = BatchingPool(1, thread_name_prefix="sqlite_writer")
             self._checkpoints = None
             return
-        lock_path = writer_lock_path(store.path)
         self._writer = BatchingPool(
-            1, thread_name_prefix="sqlite_writer", connection=_without_autocheckpoint(store), lock_path=lock_path,
+            1, thread_name_prefix="sqlite_writer", connection=_without_autocheckpoint(store), lock=WriterLock(store.path),
         )
-        self._checkpoints = Checkpointer(store, lock_path, CHECKPOINT_INTERVAL)
+        self._checkpoints = Checkpointer(store, CHECKPOINT_INTERVAL)
 
     async def bcrypt(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """Run ``fn`` (which does bcrypt work) in the bcrypt pool; returns its result."""
@@ -162,34 +159,31 @@ class Checkpointer:
     A PASSIVE checkpoint never waits for readers or writers, nor blocks them; but while the
     writers keep appending it never catches up, and the WAL only starts over when a write
     begins with everything copied. So after the long pass, a second one runs holding the
-    writers' lock (``lock_path``): it copies only what was written during the first, and the
-    next writer then starts the WAL from its beginning.
+    writers' lock (``tokenstore.database.WriterLock``): it copies only what was written
+    during the first, and the next writer then starts the WAL from its beginning.
     """
 
-    def __init__(self, store: "Store", lock_path: Path, interval: float = CHECKPOINT_INTERVAL):
+    def __init__(self, store: "Store", interval: float = CHECKPOINT_INTERVAL):
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(store, lock_path, interval), name="sqlite_checkpoint", daemon=True,
+            target=self._run, args=(store, interval), name="sqlite_checkpoint", daemon=True,
         )
         self._thread.start()
 
-    def _run(self, store: "Store", lock_path: Path, interval: float) -> None:
-        lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    def _run(self, store: "Store", interval: float) -> None:
+        lock = WriterLock(store.path)
         try:
             while not self._stop.wait(interval):
                 try:
                     _, pages, _ = store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if pages < CHECKPOINT_PAGES:
                         continue
-                    fcntl.flock(lock, fcntl.LOCK_EX)
-                    try:
+                    with lock:
                         store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    finally:
-                        fcntl.flock(lock, fcntl.LOCK_UN)
                 except sqlite3.Error as exc:  # tried again next round
                     log.debug("checkpoint skipped: %s", exc)
         finally:
-            os.close(lock)
+            lock.close()
 
     def close(self) -> None:
         self._stop.set()
@@ -229,17 +223,16 @@ class BatchingPool:
     """A fixed set of threads running short jobs for one event loop, in batches.
 
     With ``connection`` (a function returning the pool thread's SQLite connection), each
-    batch is one transaction and each job runs in a savepoint of its own; with ``lock_path``
-    too, each transaction holds an exclusive flock on that file.
+    batch is one transaction and each job runs in a savepoint of its own; with ``lock`` too
+    (the database's WriterLock, closed with the pool), each transaction holds it.
     """
 
     def __init__(
         self, threads: int, *, thread_name_prefix: str, connection: Callable[[], sqlite3.Connection] | None = None,
-        lock_path: Path | None = None,
+        lock: WriterLock | None = None,
     ):
         self._connection = connection
-        self._lock_path = lock_path
-        self._lock_fd: int | None = None
+        self._lock = lock
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"{thread_name_prefix}_{i}", daemon=True) for i in range(threads)
@@ -267,9 +260,9 @@ class BatchingPool:
             self._jobs.put(None)
         for thread in self._threads:
             thread.join()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def _work(self) -> None:
         jobs = self._jobs
@@ -302,15 +295,10 @@ class BatchingPool:
         if self._connection is None:
             return [_outcome(context, fn, args, kwargs) for _, _, context, fn, args, kwargs in batch]
         conn = self._connection()
-        if self._lock_path is not None and self._lock_fd is None:
-            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
+        if self._lock is None:
             return self._transaction(conn, batch)
-        finally:
-            if self._lock_fd is not None:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        with self._lock:
+            return self._transaction(conn, batch)
 
     @staticmethod
     def _transaction(conn: sqlite3.Connection, batch: list) -> list[tuple[bool, object]]:
