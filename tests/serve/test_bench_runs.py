@@ -12,7 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = {
     "a": ["warm /token, c=1", "warm /token, c=16", "warm /token, c=64", "cold /token, c=1", "cold /token, c=64"],
     "b": ["/healthz while 32 cold logins are in flight"],
-    "c": ["bare aiohttp handler, 2 workers", "warm /token c=64 ÷ bare handler"],
+    "c": ["bare aiohttp handler, 2 workers", "handler that only signs a token", "warm /token c=64 ÷ bare handler"],
     "d": ["registry, no auth", "nginx + regauth + registry", "registry htpasswd", "push: nginx + regauth ÷",
           "pull: nginx + regauth ÷", "regauth's own part of those copies"],
     "e": ["large ÷ small"],
