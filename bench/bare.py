@@ -31,18 +31,21 @@ def plain_handler(body_bytes: int):
 def signing_handler(data_dir: Path):
     """Return a handler answering a token signed per request with the key in ``data_dir``."""
     # Imported here: the plain ceilings stay free of the gateway's imports.
-    from bench.run import ISSUER, SERVICE
+    from bench.run import ISSUER, SCOPE, SERVICE
     from gateway import keys
+    from gateway.scopes import parse_scope
     from gateway.token_endpoint import token_body
     from gateway.tokens import Access, mint
 
     key = keys.load(data_dir / "signing-key.pem", data_dir / "signing-cert.pem")
-    access = [Access("repository", "ns/app", ("pull", "push"))]
+    # The grant the warm token requests get: the whole scope they ask for.
+    scope = parse_scope(SCOPE)
+    access = [Access(scope.resource.type, scope.resource.name, scope.actions)]
 
     async def handler(request: web.Request) -> web.Response:
         # The benchmarked server's issuer and service: tokens the size of its own.
         minted = mint(key, issuer=ISSUER, service=SERVICE, subject="ns+warm00", access=access, ttl=300)
-        return web.Response(body=token_body(minted, "repository:ns/app:pull,push", None), content_type="application/json")
+        return web.Response(body=token_body(minted, SCOPE, None), content_type="application/json")
 
     return handler
 
