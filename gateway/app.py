@@ -6,7 +6,7 @@ from aiohttp import web
 
 from tokenstore import Store
 
-from . import keys
+from . import keys, no_store
 from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
 from .credential_cache import CredentialChecker
 from .errors import error_middleware
@@ -35,6 +35,7 @@ def create_app(config, *, store: Store | None = None) -> web.Application:
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
+    no_store.install(app)
     app.cleanup_ctx.append(_resources(store))
     app.cleanup_ctx.append(open_verifier)
     app.router.add_get("/token", get_token)
