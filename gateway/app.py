@@ -12,6 +12,7 @@ from .credential_cache import CredentialChecker
 from .errors import error_middleware
 from .federation_exchange import exchange as federation_exchange
 from .federation_exchange import open_verifier
+from .forwarded import untrusted_forwarder_warning
 from .api.routes import add_routes as add_api_routes
 from .api.federation import add_routes as add_federation_routes
 from .gc_schedule import gc_schedule
@@ -36,6 +37,7 @@ def create_app(config, *, store: Store | None = None) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
     no_store.install(app)
+    app.middlewares.append(untrusted_forwarder_warning(config.trusted_proxies))
     app.cleanup_ctx.append(_resources(store))
     app.cleanup_ctx.append(open_verifier)
     app.router.add_get("/token", get_token)
