@@ -19,7 +19,7 @@ from .gc_schedule import gc_schedule
 from .offload import Offload
 from .token_endpoint import get_token
 from .token_grants import post_token
-from .registry_events import receive_events
+from .registry_events import add_route as add_registry_events_route
 from .ui import add_routes as add_ui_routes
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def create_app(config, *, store: Store | None = None) -> web.Application:
     app.router.add_get("/oauth2/federation/robot/token", federation_exchange)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/.well-known/jwks.json", jwks)
-    app.router.add_post("/registry/events", receive_events)
+    add_registry_events_route(app)
     app.cleanup_ctx.append(gc_schedule)
     add_api_routes(app)
     add_federation_routes(app)
