@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from tests.conftest import FAST_BCRYPT_COST, ISSUER, SERVICE
-from tests.serve.test_workers import REPO_ROOT, free_port, listening_inodes
+from tests.conftest import FAST_BCRYPT_COST, SERVICE
+from tests.serve.serving import init_data_dir
+from tests.serve.test_workers import free_port, listening_inodes
 from tokenstore import RobotNotFound, Store
 
 ROUNDS = 22
@@ -224,11 +225,7 @@ class Server:
 def crash_setup(tmp_path):
     """A data directory with organization ``crash`` and its admin's API token."""
     data = tmp_path / "data"
-    settings = ["--data-dir", str(data), "--service", SERVICE, "--issuer", ISSUER,
-                "--bcrypt-cost", str(FAST_BCRYPT_COST)]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")}, "PYTHONPATH": str(REPO_ROOT)}
-    subprocess.run([sys.executable, "-m", "gateway", "init", *settings], check=True, capture_output=True, env=env,
-                   timeout=60)
+    settings, env = init_data_dir(data)
     store = Store(data / "regauth.db", bcrypt_cost=FAST_BCRYPT_COST)
     store.create_user("keeper", "correct horse battery staple")
     store.create_organization(NAMESPACE, admin="keeper")
