@@ -6,19 +6,20 @@ from aiohttp import web
 
 from tokenstore import Store
 
-from . import keys
+from . import keys, no_store
 from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
 from .credential_cache import CredentialChecker
 from .errors import error_middleware
 from .federation_exchange import exchange as federation_exchange
 from .federation_exchange import open_verifier
+from .forwarded import untrusted_forwarder_warning
 from .api.routes import add_routes as add_api_routes
 from .api.federation import add_routes as add_federation_routes
 from .gc_schedule import gc_schedule
 from .offload import Offload
 from .token_endpoint import get_token
 from .token_grants import post_token
-from .registry_events import receive_events
+from .registry_events import add_route as add_registry_events_route
 from .ui import add_routes as add_ui_routes
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ def create_app(config, *, store: Store | None = None) -> web.Application:
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
+    no_store.install(app)
+    app.middlewares.append(untrusted_forwarder_warning(config.trusted_proxies))
     app.cleanup_ctx.append(_resources(store))
     app.cleanup_ctx.append(open_verifier)
     app.router.add_get("/token", get_token)
@@ -42,7 +45,7 @@ def create_app(config, *, store: Store | None = None) -> web.Application:
     app.router.add_get("/oauth2/federation/robot/token", federation_exchange)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/.well-known/jwks.json", jwks)
-    app.router.add_post("/registry/events", receive_events)
+    add_registry_events_route(app)
     app.cleanup_ctx.append(gc_schedule)
     add_api_routes(app)
     add_federation_routes(app)

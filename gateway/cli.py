@@ -16,7 +16,7 @@ from tokenstore.database import database_busy
 from tokenstore.federation import FederationInvalid
 from tokenstore.secret_lifecycle import LifetimeInvalid
 
-from . import keys
+from . import events_token, keys
 from .config import SETTINGS, Config, ConfigError
 from .lifetimes import parse_cli_expiry, parse_duration
 from .presenters import namespace_json, permission_json, quay_date, repository_json, robot_json, secrets_json
@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     command(commands, "init", cmd_init, "create the signing key, its certificate and the database")
     command(commands, "serve", cmd_serve, "run the token service")
     command(commands, "registry-config", cmd_registry_config, "print the registry's auth: token: configuration")
+    events = commands.add_parser("events-token", help="the bearer token of the registry's notifications").add_subparsers(
+        dest="events_token_command", required=True, metavar="ACTION")
+    command(events, "show", cmd_events_token,
+            "print the token the registry should present, and whether a previous one is still accepted")
+    command(events, "rotate", cmd_events_token,
+            "make a new token, accepted at once; the previous one stays accepted until `retire`")
+    command(events, "retire", cmd_events_token, "stop accepting the token that the last rotation replaced")
 
     org = commands.add_parser("org", help="organizations").add_subparsers(dest="org_command", required=True, metavar="ACTION")
     org_create = command(org, "create", cmd_org_create, "create an organization")
@@ -127,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = Config.load({setting.name: getattr(args, setting.name) for setting in SETTINGS})
         return args.handler(config, args) or 0
-    except (ConfigError, TokenStoreError, keys.KeyError_) as exc:
+    except (ConfigError, TokenStoreError, keys.KeyError_, events_token.EventsTokenFileInvalid) as exc:
         print(f"regauth: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
@@ -204,7 +211,7 @@ def cmd_registry_config(config: Config, args) -> int:
         "    - name: regauth\n"
         f"      url: {json.dumps(events_url)}\n"
         "      headers:\n"
-        f"        Authorization: [{json.dumps('Bearer ' + keys.derived_secret(signing_key, keys.REGISTRY_EVENTS_PURPOSE))}]\n"
+        f"        Authorization: [{json.dumps('Bearer ' + events_token.load(config.data_dir, signing_key).current)}]\n"
         "      timeout: 2s\n"
         "      threshold: 5\n"
         "      backoff: 1s\n"
@@ -212,6 +219,17 @@ def cmd_registry_config(config: Config, args) -> int:
         "      ignoredmediatypes:\n"
         "        - application/octet-stream\n"
     )
+    return 0
+
+
+_EVENTS_TOKEN_ACTIONS = {"show": events_token.load, "rotate": events_token.rotate, "retire": events_token.retire}
+
+
+def cmd_events_token(config: Config, args) -> int:
+    signing_key = keys.load(config.key_path, config.certificate_path)
+    tokens = _EVENTS_TOKEN_ACTIONS[args.events_token_command](config.data_dir, signing_key)
+    _print({"token": tokens.current, "previous_accepted": tokens.previous is not None,
+            "file": str(events_token.token_path(config.data_dir))})
     return 0
 
 

@@ -7,8 +7,11 @@ whatever they like into them.
 
 import functools
 import ipaddress
+import logging
 
 from aiohttp import web
+
+log = logging.getLogger(__name__)
 
 # Longer headers are not the work of a few proxies; ignore the excess.
 MAX_FORWARDED_FOR = 4096
@@ -65,3 +68,33 @@ def public_origin(request: web.Request, trusted_proxies) -> str:
         if forwarded in ("http", "https"):
             scheme = forwarded
     return f"{scheme}://{request.host}"
+
+
+def untrusted_forwarder_warning(trusted_proxies):
+    """Return a middleware that logs one WARNING per server process, at the first request
+    carrying ``X-Forwarded-For`` from a peer that is neither a trusted proxy nor loopback.
+
+    Such a peer is most likely a proxy whose address is missing from --trusted-proxies: every
+    client then looks like the proxy, and the UI sign-in throttle, keyed by (name, address),
+    locks out everyone behind it after a few failures. Once, not per request: the log should
+    say it, not fill up with it. The header's text is never logged.
+    """
+    networks = frozenset(trusted_proxies)
+    warned = False
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        nonlocal warned
+        if not warned and "X-Forwarded-For" in request.headers:
+            peer = _address(request.remote)
+            if peer is not None and not peer.is_loopback and not _trusted_peer(request.remote, networks):
+                warned = True
+                log.warning(
+                    "X-Forwarded-For came from %s, which is not a trusted proxy: the header is ignored, so "
+                    "every client behind that proxy has its address in audit rows and shares one sign-in "
+                    "throttle; if %s is your proxy, add it to REGAUTH_TRUSTED_PROXIES (--trusted-proxies)",
+                    peer, peer,
+                )
+        return await handler(request)
+
+    return middleware

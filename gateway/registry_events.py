@@ -4,8 +4,8 @@ The registry (distribution's ``notifications``, printed by ``regauth registry-co
 posts envelopes of events as it serves requests. Events about manifests (a push, a pull, a
 deletion: what people mean by pushing and pulling an image) become ``push_repo``,
 ``pull_repo`` and ``delete_tag`` rows in the namespace's log; events about single blobs and
-anything else are acknowledged and dropped. The endpoint takes a bearer token derived from
-the signing key (``keys.derived_secret``), which only the registry's configuration holds.
+anything else are acknowledged and dropped. The endpoint takes a bearer token which only the
+registry's configuration holds (``events_token``: derived from the signing key until rotated).
 
 The registry retries an envelope until it is acknowledged, holding back every later event
 meanwhile; so only what cannot be an envelope at all is refused (400, saying what is wrong),
@@ -13,7 +13,6 @@ a malformed event inside one is dropped and logged, and an envelope is answered 
 rows are committed (503 when the database could not take them: the registry tries again).
 """
 
-import hmac
 import ipaddress
 import logging
 import sqlite3
@@ -22,9 +21,9 @@ from aiohttp import web
 
 from tokenstore.registry_activity import EVENT_KINDS, RepositoryEvent
 
-from .appkeys import OFFLOAD, SIGNING_KEY, STORE
+from .appkeys import CONFIG, OFFLOAD, SIGNING_KEY, STORE
 from .errors import TokenError, bad_request
-from .keys import REGISTRY_EVENTS_PURPOSE, derived_secret
+from .events_token import EventsTokenFileInvalid, EventsTokenReader, EventsTokens
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +32,23 @@ MAX_EVENTS = 1000
 _MAX_FIELD = 1024
 
 
-def events_token(app: web.Application) -> str:
-    """Return the bearer token the registry must present (derived from the signing key)."""
-    return derived_secret(app[SIGNING_KEY], REGISTRY_EVENTS_PURPOSE)
+EVENTS_TOKENS = web.AppKey("events_tokens", EventsTokenReader)
+
+
+def add_route(app: web.Application) -> None:
+    """Add ``POST /registry/events`` to ``app``, with the reader of its accepted tokens."""
+    app[EVENTS_TOKENS] = EventsTokenReader(app[CONFIG].data_dir)
+    app.router.add_post("/registry/events", receive_events)
+
+
+def _accepted_tokens(app: web.Application) -> EventsTokens:
+    """Return the tokens accepted now; raises a 503 (the registry tries again) when the
+    token file cannot be read, with the reason in the log."""
+    try:
+        return app[EVENTS_TOKENS].tokens(app[SIGNING_KEY])
+    except (EventsTokenFileInvalid, OSError) as exc:
+        log.error("registry events refused: %s", exc)
+        raise TokenError(503, "UNAVAILABLE", "the events token file cannot be read; the server log says why") from None
 
 
 async def receive_events(request: web.Request) -> web.Response:
@@ -43,9 +56,8 @@ async def receive_events(request: web.Request) -> web.Response:
     events were received, written and dropped as malformed. Raises a 401 without the right
     bearer token, a 400 for a body that is not an envelope, a 503 when the database is
     unavailable."""
-    presented = request.headers.get("Authorization", "")
-    expected = "Bearer " + events_token(request.app)
-    if not hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected.encode()):
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if not (_accepted_tokens(request.app).accepts(presented) and scheme == "Bearer"):
         raise TokenError(401, "UNAUTHORIZED", "registry events need the bearer token from `regauth registry-config`")
     try:
         envelope = await request.json()

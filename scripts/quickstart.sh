@@ -93,6 +93,10 @@ stop_all() {
 start_service() {
     local name=$1
     shift
+    # Private from the first byte: the registry prints its configuration, events token
+    # included, when it starts.
+    (umask 077 && touch "$(log_file "$name")")
+    chmod 600 "$(log_file "$name")"
     nohup "$@" >>"$(log_file "$name")" 2>&1 </dev/null &
     echo $! >"$(pid_file "$name")"
 }
@@ -198,7 +202,12 @@ fi
 # --- docker-registry ------------------------------------------------------------
 
 auth_block=$("$REGAUTH" registry-config)
-cat >"$HOME_DIR/registry/config.yml" <<YAML
+# The config holds the events token (regauth events-token rotate replaces it): mode 0600,
+# also when an earlier run left a readable one.
+registry_config=$HOME_DIR/registry/config.yml
+(umask 077 && : >"$registry_config")
+chmod 600 "$registry_config"
+cat >"$registry_config" <<YAML
 version: 0.1
 log:
   level: info
@@ -218,7 +227,7 @@ http:
 $auth_block
 YAML
 
-start_service registry docker-registry serve "$HOME_DIR/registry/config.yml"
+start_service registry docker-registry serve "$registry_config"
 
 # --- nginx --------------------------------------------------------------------------
 

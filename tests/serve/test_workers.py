@@ -16,10 +16,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import FAST_BCRYPT_COST, ISSUER, SERVICE
+from tests.conftest import FAST_BCRYPT_COST, SERVICE
+from tests.serve.serving import init_data_dir
 from tokenstore import Store
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 2
 ROBOTS = 24
 
@@ -68,11 +68,7 @@ def server(tmp_path):
     """A data directory with robots ns+bot0.. (write on ns), served by ``--workers 2``."""
     data = tmp_path / "data"
     port = free_port()
-    settings = ["--data-dir", str(data), "--service", SERVICE, "--issuer", ISSUER,
-                "--bcrypt-cost", str(FAST_BCRYPT_COST)]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")}, "PYTHONPATH": str(REPO_ROOT)}
-    subprocess.run([sys.executable, "-m", "gateway", "init", *settings], check=True, capture_output=True, env=env,
-                   timeout=60)
+    settings, env = init_data_dir(data)
     store = Store(data / "regauth.db", bcrypt_cost=FAST_BCRYPT_COST)
     store.create_namespace("ns")
     secrets = {}
