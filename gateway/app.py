@@ -5,10 +5,12 @@ import logging
 from aiohttp import web
 
 from tokenstore import Store
+from tokenstore.database import database_unavailable
 
 from . import keys
 from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
 from .credential_cache import CredentialChecker
+from .database_watch import database_watch
 from .errors import error_middleware
 from .federation_exchange import exchange as federation_exchange
 from .federation_exchange import open_verifier
@@ -44,6 +46,7 @@ def create_app(config, *, store: Store | None = None) -> web.Application:
     app.router.add_get("/.well-known/jwks.json", jwks)
     app.router.add_post("/registry/events", receive_events)
     app.cleanup_ctx.append(gc_schedule)
+    app.cleanup_ctx.append(database_watch)
     add_api_routes(app)
     add_federation_routes(app)
     add_ui_routes(app)
@@ -68,12 +71,15 @@ def _resources(given_store: Store | None):
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the store answers a read, 503 otherwise."""
+    """200 when the database file is the one opened and answers a read; 503 otherwise, with
+    the cause in ``reason`` (e.g. "the database file was removed or replaced while the
+    server ran")."""
     try:
         await request.app[OFFLOAD].database(request.app[STORE].ping)
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        log.warning("health check failed: %s", exc.__class__.__name__)
-        return web.json_response({"status": "unavailable"}, status=503)
+        reason = database_unavailable(exc) or "the database did not answer a read"
+        log.warning("health check failed: %s (%s)", reason, exc.__class__.__name__)
+        return web.json_response({"status": "unavailable", "reason": reason}, status=503)
     return web.json_response({"status": "ok"})
 
 
