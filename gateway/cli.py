@@ -175,11 +175,15 @@ def cmd_init(config: Config, args) -> int:
 
 
 def cmd_serve(config: Config, args) -> int:
-    from .serve import serve
+    from .serve import ServeError, serve
 
     keys.load(config.key_path, config.certificate_path)  # fail early with a clear line
     _store(config).close()
-    return serve(config)
+    try:
+        return serve(config)
+    except ServeError as exc:
+        print(f"regauth: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def cmd_registry_config(config: Config, args) -> int:
