@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from tokenstore import NameInvalid, PasswordInvalid, Store, TokenStoreError
-from tokenstore.database import database_busy
+from tokenstore.database import check_integrity, database_busy
 from tokenstore.federation import FederationInvalid
 from tokenstore.secret_lifecycle import LifetimeInvalid
 
@@ -23,13 +23,19 @@ from .presenters import namespace_json, permission_json, quay_date, repository_j
 
 EXIT_ERROR = 1
 
+log = logging.getLogger(__name__)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every command and the settings flags on each."""
     settings = argparse.ArgumentParser(add_help=False)
     group = settings.add_argument_group("settings (flag, or the environment variable named)")
     for setting in SETTINGS:
-        group.add_argument(setting.flag, dest=setting.name, default=None, metavar=setting.env, help=setting.help)
+        if setting.switch:
+            group.add_argument(setting.flag, dest=setting.name, default=None, action="store_const", const="yes",
+                               help=f"{setting.help} (or {setting.env}=yes)")
+        else:
+            group.add_argument(setting.flag, dest=setting.name, default=None, metavar=setting.env, help=setting.help)
 
     parser = argparse.ArgumentParser(prog="regauth", description="Robot accounts and scoped tokens for a Docker registry.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -178,6 +184,10 @@ def cmd_serve(config: Config, args) -> int:
     from .serve import ServeError, serve
 
     keys.load(config.key_path, config.certificate_path)  # fail early with a clear line
+    if config.skip_integrity_check:
+        log.warning("the database's integrity check is skipped (--skip-integrity-check)")
+    elif config.database_path.exists():
+        check_integrity(config.database_path)  # before anything writes to a damaged file
     _store(config).close()
     try:
         return serve(config)
