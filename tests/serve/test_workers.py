@@ -4,6 +4,7 @@ worker that dies is replaced, and a port already taken is one error line."""
 
 import asyncio
 import base64
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -294,3 +296,29 @@ def test_a_second_server_on_a_taken_port_is_one_line_and_exit_1(server, tmp_path
     assert second.returncode == 1
     assert second.stderr.splitlines() == [f"regauth: error: address in use: 127.0.0.1:{port}"]
     assert healthy(port)
+
+
+def health(port: int) -> tuple[int, dict]:
+    """GET /healthz on ``port``: (status, body)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def test_a_removed_database_makes_every_worker_unhealthy_and_refuse_tokens(server, tmp_path):
+    """`rm regauth.db` while serving: no write is acknowledged into the removed file."""
+    process, port, database, secrets = server
+    assert await token_requests(port, secrets, count=4, concurrency=2) == [200] * 4
+    database.unlink()
+    # Each worker checks its file once a second, and logs an ERROR when it finds it gone.
+    noticed = f"ERROR tokenstore.database: the database file {database} was removed or replaced while open"
+    wait_for(lambda: served_log(tmp_path / "serve.log").count(noticed) == WORKERS, 10.0,
+             "every worker noticed the removed file")
+    for _ in range(10):
+        status, body = health(port)
+        assert status == 503 and body["reason"] == "the database file was removed or replaced while the server ran"
+    assert await token_requests(port, secrets, count=8, concurrency=2) == [503] * 8
+    assert not database.exists()
