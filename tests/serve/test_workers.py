@@ -310,7 +310,7 @@ def health(port: int) -> tuple[int, dict]:
 
 async def test_a_removed_database_makes_every_worker_unhealthy_and_refuse_tokens(server, tmp_path):
     """`rm regauth.db` while serving: no write is acknowledged into the removed file."""
-    process, port, database, secrets = server
+    _, port, database, secrets = server
     assert await token_requests(port, secrets, count=4, concurrency=2) == [200] * 4
     database.unlink()
     # Each worker checks its file once a second, and logs an ERROR when it finds it gone.
