@@ -1,5 +1,6 @@
 """The aiohttp application: ``create_app(config)``."""
 
+import errno
 import logging
 
 from aiohttp import web
@@ -57,6 +58,9 @@ def _resources(given_store: Store | None):
     async def context(app: web.Application):
         config = app[CONFIG]
         app[SIGNING_KEY] = keys.load(config.key_path, config.certificate_path)
+        if given_store is None and not config.database_path.exists():
+            # A worker started after the database was removed must not serve a new, empty one.
+            raise FileNotFoundError(errno.ENOENT, "the database is missing", str(config.database_path))
         store = given_store or Store(config.database_path, bcrypt_cost=config.bcrypt_cost)
         offload = Offload(store=store)
         app[STORE] = store

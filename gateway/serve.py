@@ -152,6 +152,8 @@ def _start_worker(config: Config, sock: socket.socket, workers: set[int]) -> Non
             try:
                 _run_worker(config, sock)
                 status = 0
+            except OSError as exc:  # a file it needs is missing or unreadable: no bug to trace
+                log.error("worker %d stopped: %s", os.getpid(), exc)
             except Exception:
                 log.exception("worker %d stopped on an error", os.getpid())
             finally:

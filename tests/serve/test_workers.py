@@ -322,3 +322,15 @@ async def test_a_removed_database_makes_every_worker_unhealthy_and_refuse_tokens
         assert status == 503 and body["reason"] == "the database file was removed or replaced while the server ran"
     assert await token_requests(port, secrets, count=8, concurrency=2) == [503] * 8
     assert not database.exists()
+
+
+def test_a_worker_restarted_after_the_database_was_removed_never_makes_an_empty_one(server, tmp_path):
+    process, _, database, _ = server
+    database.unlink()
+    os.kill(children(process.pid)[0], signal.SIGKILL)
+    # Each replacement refuses to start without the database, until the parent gives up.
+    assert process.wait(30) == 1
+    assert not database.exists()
+    log = served_log(tmp_path / "serve.log")
+    assert "workers died within 10 s: stopping the server" in log
+    assert f"stopped: [Errno 2] the database is missing: '{database}'" in log and "Traceback" not in log
