@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from tokenstore import NameInvalid, PasswordInvalid, Store, TokenStoreError
 from tokenstore.database import check_integrity, database_busy
+from tokenstore.errors import DatabaseCorrupt
 from tokenstore.federation import FederationInvalid
 from tokenstore.secret_lifecycle import LifetimeInvalid
 
@@ -187,7 +188,12 @@ def cmd_serve(config: Config, args) -> int:
     if config.skip_integrity_check:
         log.warning("the database's integrity check is skipped (--skip-integrity-check)")
     elif config.database_path.exists():
-        check_integrity(config.database_path)  # before anything writes to a damaged file
+        try:
+            check_integrity(config.database_path)  # before anything writes to a damaged file
+        except DatabaseCorrupt as exc:
+            raise DatabaseCorrupt(
+                f"{exc}; restore a backup, or start with --skip-integrity-check to serve it as it is",
+            ) from None
     _store(config).close()
     try:
         return serve(config)

@@ -138,10 +138,7 @@ def check_integrity(path: str | Path) -> None:
     finally:
         conn.close()
     if first != "ok":
-        raise DatabaseCorrupt(
-            f"the database {path} failed its integrity check (quick_check: {first}); restore a backup, "
-            "or start with --skip-integrity-check to serve it as it is"
-        )
+        raise DatabaseCorrupt(f"the database {path} failed its integrity check (quick_check: {first})")
 
 
 def _uri(path: str | Path, mode: str) -> str:
