@@ -76,6 +76,7 @@ class Unavailable:
         return ", try again in a moment" if self.cause == BUSY_CAUSE else ""
 
 
+# The busy answer's text, for code that answers it itself.
 BUSY_MESSAGE = Unavailable(BUSY_CAUSE, BUSY_RETRY_AFTER).message
 
 
