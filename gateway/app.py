@@ -1,14 +1,17 @@
 """The aiohttp application: ``create_app(config)``."""
 
+import errno
 import logging
 
 from aiohttp import web
 
 from tokenstore import Store
+from tokenstore.database import database_unavailable
 
 from . import keys, no_store
 from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
 from .credential_cache import CredentialChecker
+from .database_watch import database_watch
 from .errors import error_middleware
 from .federation_exchange import exchange as federation_exchange
 from .federation_exchange import open_verifier
@@ -47,6 +50,7 @@ def create_app(config, *, store: Store | None = None) -> web.Application:
     app.router.add_get("/.well-known/jwks.json", jwks)
     add_registry_events_route(app)
     app.cleanup_ctx.append(gc_schedule)
+    app.cleanup_ctx.append(database_watch)
     add_api_routes(app)
     add_federation_routes(app)
     add_ui_routes(app)
@@ -57,6 +61,9 @@ def _resources(given_store: Store | None):
     async def context(app: web.Application):
         config = app[CONFIG]
         app[SIGNING_KEY] = keys.load(config.key_path, config.certificate_path)
+        if given_store is None and not config.database_path.exists():
+            # A worker started after the database was removed must not serve a new, empty one.
+            raise FileNotFoundError(errno.ENOENT, "the database is missing", str(config.database_path))
         store = given_store or Store(config.database_path, bcrypt_cost=config.bcrypt_cost)
         offload = Offload(store=store)
         app[STORE] = store
@@ -71,12 +78,15 @@ def _resources(given_store: Store | None):
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the store answers a read, 503 otherwise."""
+    """200 when the database file is the one opened and answers a read; 503 otherwise, with
+    the cause in ``reason`` (e.g. "the database file was removed or replaced while the
+    server ran")."""
     try:
         await request.app[OFFLOAD].database(request.app[STORE].ping)
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        log.warning("health check failed: %s", exc.__class__.__name__)
-        return web.json_response({"status": "unavailable"}, status=503)
+        reason = database_unavailable(exc) or "the database did not answer a read"
+        log.warning("health check failed: %s (%s)", reason, exc.__class__.__name__)
+        return web.json_response({"status": "unavailable", "reason": reason}, status=503)
     return web.json_response({"status": "ok"})
 
 

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Callable
 
 from tokenstore import NameInvalid, PasswordInvalid, Store, TokenStoreError
-from tokenstore.database import database_busy
+from tokenstore.database import check_integrity, database_busy
+from tokenstore.errors import DatabaseCorrupt
 from tokenstore.federation import FederationInvalid
 from tokenstore.secret_lifecycle import LifetimeInvalid
 
@@ -23,13 +24,19 @@ from .presenters import namespace_json, permission_json, quay_date, repository_j
 
 EXIT_ERROR = 1
 
+log = logging.getLogger(__name__)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every command and the settings flags on each."""
     settings = argparse.ArgumentParser(add_help=False)
     group = settings.add_argument_group("settings (flag, or the environment variable named)")
     for setting in SETTINGS:
-        group.add_argument(setting.flag, dest=setting.name, default=None, metavar=setting.env, help=setting.help)
+        if setting.switch:
+            group.add_argument(setting.flag, dest=setting.name, default=None, action="store_const", const="yes",
+                               help=f"{setting.help} (or {setting.env}=yes)")
+        else:
+            group.add_argument(setting.flag, dest=setting.name, default=None, metavar=setting.env, help=setting.help)
 
     parser = argparse.ArgumentParser(prog="regauth", description="Robot accounts and scoped tokens for a Docker registry.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -182,11 +189,24 @@ def cmd_init(config: Config, args) -> int:
 
 
 def cmd_serve(config: Config, args) -> int:
-    from .serve import serve
+    from .serve import ServeError, serve
 
     keys.load(config.key_path, config.certificate_path)  # fail early with a clear line
+    if config.skip_integrity_check:
+        log.warning("the database's integrity check is skipped (--skip-integrity-check)")
+    elif config.database_path.exists():
+        try:
+            check_integrity(config.database_path)  # before anything writes to a damaged file
+        except DatabaseCorrupt as exc:
+            raise DatabaseCorrupt(
+                f"{exc}; restore a backup, or start with --skip-integrity-check to serve it as it is",
+            ) from None
     _store(config).close()
-    return serve(config)
+    try:
+        return serve(config)
+    except ServeError as exc:
+        print(f"regauth: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def cmd_registry_config(config: Config, args) -> int:

@@ -25,6 +25,8 @@ class Setting:
     default: str
     parse: Callable[[str], object]
     help: str
+    #: A flag that takes no value (its variable takes yes or no).
+    switch: bool = False
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
@@ -59,6 +61,15 @@ def _non_empty(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
     return text
+
+
+def _yes_no(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("yes", "true", "1", "on"):
+        return True
+    if value in ("no", "false", "0", "off", ""):
+        return False
+    raise ValueError(f"must be yes or no, got {text!r}")
 
 
 def _algorithm(text: str) -> str:
@@ -101,6 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds between garbage collections inside `regauth serve` (0 turns the schedule off)"),
     Setting("audit_retention", "--audit-retention", "REGAUTH_AUDIT_RETENTION", "90", _int_between(0, 36500),
             "days an audit log row is kept before the collector removes it (0 keeps every row)"),
+    Setting("skip_integrity_check", "--skip-integrity-check", "REGAUTH_SKIP_INTEGRITY_CHECK", "no", _yes_no,
+            "start `regauth serve` even when the database fails SQLite's quick_check (for recovery)", switch=True),
 )
 
 
@@ -118,6 +131,7 @@ class Config:
     workers: int = 1
     gc_interval: int = 3600
     audit_retention: int = 90
+    skip_integrity_check: bool = False
 
     @property
     def audit_retention_seconds(self) -> float | None:

@@ -1,16 +1,18 @@
 """HTTP errors and the one middleware that turns exceptions into responses.
 
-Handlers raise an ``HTTPProblem``; the middleware renders it. A database that stayed locked
-for the whole busy timeout (another process holding a long write) is a 503 with Retry-After:
-the request can simply be tried again. Anything else unexpected is logged with its
-traceback and answered with a plain 500 that reveals nothing.
+Handlers raise an ``HTTPProblem``; the middleware renders it. A database that cannot answer
+(locked for the whole busy timeout, its disk full, read-only, failing or corrupt, its file
+removed) is a 503 with Retry-After naming the cause (``unavailable``), logged in one line.
+Anything else unexpected is logged with its traceback and answered with a plain 500 that
+reveals nothing.
 """
 
 import logging
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from tokenstore.database import database_busy
+from tokenstore.database import BUSY_CAUSE, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,48 @@ class TokenError(HTTPProblem):
         return web.json_response(body, status=self.status, headers=headers)
 
 
+# Seconds a client is told to wait: a lock is let go in a moment; a full disk or a damaged
+# database waits for someone to act.
 BUSY_RETRY_AFTER = "1"
-BUSY_MESSAGE = "the database is busy with another writer: try again in a moment"
+UNAVAILABLE_RETRY_AFTER = "30"
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Why the database could not answer, for a 503."""
+
+    cause: str
+    retry_after: str
+
+    @property
+    def message(self) -> str:
+        """The cause and what it means for the request, e.g. "the database's disk is full:
+        nothing was changed"."""
+        return f"{self.cause}: nothing was changed{self._advice}"
+
+    @property
+    def sentence(self) -> str:
+        """The same for a page: "Nothing was changed: the database's disk is full."."""
+        return f"Nothing was changed: {self.cause}{self._advice}."
+
+    @property
+    def _advice(self) -> str:
+        return ", try again in a moment" if self.cause == BUSY_CAUSE else ""
+
+
+# The busy answer's text, for code that answers it itself.
+BUSY_MESSAGE = Unavailable(BUSY_CAUSE, BUSY_RETRY_AFTER).message
+
+
+def unavailable(request: web.Request, exc: BaseException) -> Unavailable | None:
+    """Return the 503 to answer when ``exc`` is the database unable to answer (see
+    ``tokenstore.database.database_unavailable``), after logging one WARNING line that names
+    the cause (no traceback: the cause is not a bug); None for any other error."""
+    cause = database_unavailable(exc)
+    if cause is None:
+        return None
+    log.warning("%s %s answered 503: %s (%s)", request.method, request.path, cause, exc)
+    return Unavailable(cause, BUSY_RETRY_AFTER if cause == BUSY_CAUSE else UNAVAILABLE_RETRY_AFTER)
 
 
 def bad_request(message: str) -> TokenError:
@@ -64,11 +106,12 @@ async def error_middleware(request: web.Request, handler):
     except web.HTTPException:
         raise
     except Exception as exc:
-        if database_busy(exc):
-            log.warning("%s %s answered 503: %s", request.method, request.path, exc)
+        reason = unavailable(request, exc)
+        if reason is not None:
             return web.json_response(
-                {"errors": [{"code": "UNAVAILABLE", "message": BUSY_MESSAGE, "detail": None}], "details": BUSY_MESSAGE},
-                status=503, headers={"Retry-After": BUSY_RETRY_AFTER},
+                {"errors": [{"code": "UNAVAILABLE", "message": reason.message, "detail": None}],
+                 "details": reason.message},
+                status=503, headers={"Retry-After": reason.retry_after},
             )
         log.exception("unhandled error in %s %s", request.method, request.path)
         return web.json_response(

@@ -139,10 +139,13 @@ class Offload:
 
 def _without_autocheckpoint(store: "Store") -> Callable[[], sqlite3.Connection]:
     """Return a function giving the calling thread's connection with automatic checkpoints
-    turned off (the Checkpointer does them, outside the commits requests wait for)."""
+    turned off (the Checkpointer does them, outside the commits requests wait for). It
+    raises DatabaseReplaced when the database file is no longer the one opened: a commit
+    into a removed file would be acknowledged and lost."""
     configured: list[sqlite3.Connection] = []
 
     def connection() -> sqlite3.Connection:
+        store.verify_file()
         conn = store.db.conn
         if conn not in configured:
             conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -294,7 +297,10 @@ class BatchingPool:
         """Run the jobs; returns one (ok, result or exception) per job."""
         if self._connection is None:
             return [_outcome(context, fn, args, kwargs) for _, _, context, fn, args, kwargs in batch]
-        conn = self._connection()
+        try:
+            conn = self._connection()
+        except sqlite3.Error as exc:  # every caller hears why; the thread goes on
+            return [(False, exc)] * len(batch)
         if self._lock is None:
             return self._transaction(conn, batch)
         with self._lock:

@@ -19,6 +19,7 @@ import sqlite3
 
 from aiohttp import web
 
+from tokenstore.database import database_unavailable
 from tokenstore.registry_activity import EVENT_KINDS, RepositoryEvent
 
 from .appkeys import CONFIG, OFFLOAD, SIGNING_KEY, STORE
@@ -83,8 +84,12 @@ async def receive_events(request: web.Request) -> web.Response:
         try:
             written = await request.app[OFFLOAD].write(request.app[STORE].record_repository_events, parsed)
         except sqlite3.Error as exc:
-            log.warning("could not write %d registry events (the registry will send them again): %s", len(parsed), exc)
-            raise TokenError(503, "UNAVAILABLE", "the audit log could not be written; send the events again") from None
+            cause = database_unavailable(exc) or "the database failed"
+            log.warning("could not write %d registry events (the registry will send them again): %s (%s)",
+                        len(parsed), cause, exc)
+            raise TokenError(
+                503, "UNAVAILABLE", f"the audit log could not be written ({cause}); send the events again",
+            ) from None
     return web.json_response({"received": len(events), "written": written, "dropped": dropped})
 
 

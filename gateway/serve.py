@@ -1,17 +1,23 @@
-"""Running the server: one process, or several sharing the port through SO_REUSEPORT.
+"""Running the server: one process, or several sharing one listening socket.
 
-With ``--workers N`` the parent forks N children before any of them opens the database or
-starts a thread; each child binds the port with SO_REUSEPORT (the kernel spreads new
-connections over them) and runs its own event loop, thread pools and SQLite connections on
-the shared database file (WAL mode: readers never wait for the writer). The parent only
-forwards SIGTERM/SIGINT and waits.
+The parent binds the port once (a taken port is one error line, whatever ``--workers``),
+then with ``--workers N`` forks N children before any of them opens the database or starts a
+thread; each runs its own event loop, thread pools and SQLite connections on the shared
+database file (WAL mode: readers never wait for the writer) and accepts from the inherited
+socket. The parent supervises: a worker that dies is logged and replaced at once, unless
+workers keep dying (RESTART_LIMIT within RESTART_WINDOW seconds: then everything stops with
+an error). SIGTERM/SIGINT are forwarded to the workers and the parent waits for them.
 """
 
+import collections
+import errno
 import gc
 import logging
 import os
 import signal
+import socket
 import sys
+import time
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -21,54 +27,143 @@ from .config import Config
 
 log = logging.getLogger(__name__)
 
+# aiohttp's default backlog of pending connections.
+BACKLOG = 128
+# Workers dying this many times within this many seconds is a fault a restart cannot fix.
+RESTART_LIMIT = 5
+RESTART_WINDOW = 10.0
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+class ServeError(Exception):
+    """Raised when the server cannot start listening; the message is one line for a person
+    ("address in use: 127.0.0.1:5001")."""
+
 
 def serve(config: Config) -> int:
-    """Serve until SIGINT/SIGTERM; returns the exit status."""
-    if config.workers == 1:
-        _run_worker(config, reuse_port=False)
-        return 0
-    # What the imports allocated is shared by every worker: out of the collector's sight, its
-    # pages are never written to (copy-on-write) nor walked by a worker's full collection.
-    gc.collect()
-    gc.freeze()
-    children: list[int] = []
+    """Serve until SIGINT/SIGTERM; returns the exit status (1 when workers kept dying).
+    Raises ServeError when the address cannot be listened on."""
+    sock = listening_socket(*config.listen)
+    try:
+        if config.workers == 1:
+            _run_worker(config, sock)
+            return 0
+        # What the imports allocated is shared by every worker: out of the collector's sight, its
+        # pages are never written to (copy-on-write) nor walked by a worker's full collection.
+        gc.collect()
+        gc.freeze()
+        return _supervise(config, sock)
+    finally:
+        sock.close()
 
-    def forward(signum, _frame):
-        for child in children:
-            try:
-                os.kill(child, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Return a socket bound to ``host:port`` and listening. Without SO_REUSEPORT, so that
+    no other server can bind the same port and share its connections. Raises ServeError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Restarting while the last run's connections are in TIME_WAIT is fine; a listener
+        # on the port still makes bind fail (Linux).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(f"address in use: {host}:{port}") from None
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _supervise(config: Config, sock: socket.socket) -> int:
+    """Start ``config.workers`` workers on ``sock`` and keep that many running until a stop
+    signal; returns 0, or 1 when workers died RESTART_LIMIT times within RESTART_WINDOW s."""
+    workers: set[int] = set()
+    stopping = False
+    status = 0
+
+    def stop(signum, _frame):
+        nonlocal stopping
+        stopping = True
+        _signal_all(workers)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    deaths: collections.deque[float] = collections.deque()
     for _ in range(config.workers):
+        _start_worker(config, sock, workers)
+    while workers:
+        try:
+            pid, wait_status = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in workers:
+            continue
+        workers.discard(pid)
+        if stopping:
+            continue
+        log.warning("worker %d %s; starting a new one", pid, _ended(wait_status))
+        now = time.monotonic()
+        deaths.append(now)
+        while now - deaths[0] > RESTART_WINDOW:
+            deaths.popleft()
+        if len(deaths) >= RESTART_LIMIT:
+            log.error("%d workers died within %.0f s: stopping the server", len(deaths), RESTART_WINDOW)
+            stopping, status = True, 1
+            _signal_all(workers)
+            continue
+        _start_worker(config, sock, workers)
+    return status
+
+
+def _signal_all(workers: set[int]) -> None:
+    for pid in list(workers):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def _ended(wait_status: int) -> str:
+    """How a child ended, in words: "exited with status 1", "was killed by signal SIGKILL"."""
+    code = os.waitstatus_to_exitcode(wait_status)
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return f"was killed by signal {name}"
+    return f"exited with status {code}"
+
+
+def _start_worker(config: Config, sock: socket.socket, workers: set[int]) -> None:
+    """Fork a worker serving on ``sock`` and add its pid to ``workers``. Stop signals wait
+    until it is in the set, so that a stop never misses a worker just started."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
             status = 1
             try:
-                _run_worker(config, reuse_port=True)
+                _run_worker(config, sock)
                 status = 0
+            except OSError as exc:  # a file it needs is missing or unreadable: no bug to trace
+                log.error("worker %d stopped: %s", os.getpid(), exc)
             except Exception:
                 log.exception("worker %d stopped on an error", os.getpid())
             finally:
                 os._exit(status)
-        children.append(pid)
-    status = 0
-    for child in children:
-        while True:
-            try:
-                _, code = os.waitpid(child, 0)
-                break
-            except InterruptedError:
-                continue
-        status = status or os.waitstatus_to_exitcode(code)
-    return status
+        workers.add(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
-def _run_worker(config: Config, *, reuse_port: bool) -> None:
+def _run_worker(config: Config, sock: socket.socket) -> None:
     host, port = config.listen
     # No log format here names the caller, thread or process: skip finding them for every
     # record (the logging HOWTO's "Optimization" section).
@@ -77,10 +172,7 @@ def _run_worker(config: Config, *, reuse_port: bool) -> None:
     log.info("regauth %d listening on %s:%d (service %r)", os.getpid(), host, port, config.service)
     app = create_app(config)
     app.on_startup.append(_freeze_heap)
-    web.run_app(
-        app, host=host, port=port, reuse_port=reuse_port or None,
-        print=None, access_log_class=AccessLogger, handle_signals=True,
-    )
+    web.run_app(app, sock=sock, print=None, access_log_class=AccessLogger, handle_signals=True)
     sys.stdout.flush()
 
 

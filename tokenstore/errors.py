@@ -73,3 +73,7 @@ class PasswordInvalid(TokenStoreError, ValueError):
 
 class LastAdmin(TokenStoreError, ValueError):
     """Raised when a change would leave an organization without any admin."""
+
+
+class DatabaseCorrupt(TokenStoreError):
+    """Raised at start when the database fails SQLite's integrity check (``quick_check``)."""

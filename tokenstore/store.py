@@ -78,8 +78,15 @@ class Store(
         self._dbs.close_all()
 
     def ping(self) -> None:
-        """Read from the database; raises sqlite3.Error when it is unreadable."""
+        """Check that the database file is the one opened and answers a read; raises
+        DatabaseReplaced (a sqlite3.OperationalError) or sqlite3.Error otherwise."""
+        self.verify_file()
         self.db.execute("SELECT count(*) FROM namespaces").fetchone()
+
+    def verify_file(self) -> None:
+        """Raise DatabaseReplaced when the database file was removed or replaced since it
+        was opened (one stat); every later use of the store raises it too."""
+        self._dbs.verify()
 
     # -- namespaces -------------------------------------------------------------------
 

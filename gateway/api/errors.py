@@ -9,8 +9,9 @@ Every failure under ``/api/`` answers with Quay's problem body::
 - 401 ``invalid_token``: no API token, or one that is unknown, expired or revoked.
 - 403 ``insufficient_scope``: signed in, but without the right.
 - 404 ``not_found``: the organization, robot, repository, member or permission does not exist.
-- 503 ``service_unavailable`` with Retry-After: the database stayed locked by another writer
-  for the whole busy timeout; nothing was changed, and the request can be repeated.
+- 503 ``service_unavailable`` with Retry-After: the database could not answer (locked by
+  another writer for the whole busy timeout, its disk full, read-only, failing or corrupt,
+  its file removed); the detail names the cause, and nothing was changed.
 
 Handlers raise ``ApiError``; ``api_error_middleware`` turns model errors, aiohttp's own
 404/405/413 and anything unexpected into one, and the application's error middleware renders
@@ -22,10 +23,8 @@ import logging
 from aiohttp import web
 
 from tokenstore import InvalidCredentials, NotFound, TokenStoreError
-from tokenstore.database import database_busy
-
 from ..appkeys import CONFIG
-from ..errors import BUSY_MESSAGE, BUSY_RETRY_AFTER, HTTPProblem
+from ..errors import HTTPProblem, unavailable
 from ..forwarded import public_origin
 
 log = logging.getLogger(__name__)
@@ -121,8 +120,8 @@ async def api_error_middleware(request: web.Request, handler):
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         raise ApiError(exc.status, _HTTP_DETAILS.get(exc.status, exc.reason), headers=headers) from None
     except Exception as exc:
-        if database_busy(exc):
-            log.warning("%s %s answered 503: %s", request.method, request.path, exc)
-            raise ApiError(503, BUSY_MESSAGE, headers={"Retry-After": BUSY_RETRY_AFTER}) from None
+        reason = unavailable(request, exc)
+        if reason is not None:
+            raise ApiError(503, reason.message, headers={"Retry-After": reason.retry_after}) from None
         log.exception("unhandled error in %s %s", request.method, request.path)
         raise ApiError(500, "internal error; the server log has the details", "internal_error") from None

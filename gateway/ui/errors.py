@@ -13,7 +13,7 @@ from .render import render
 
 TITLES = {
     400: "Not accepted", 401: "Signed out", 403: "Not allowed", 404: "Not found", 413: "Too large",
-    415: "JavaScript needed", 500: "Something went wrong",
+    415: "JavaScript needed", 500: "Something went wrong", 503: "Unavailable",
 }
 
 
@@ -25,10 +25,11 @@ def wants_json(request: web.Request) -> bool:
 class UiError(HTTPProblem):
     """Raised by a UI handler to answer with ``status`` and a message for the person."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
     def response(self, request: web.Request) -> web.Response:
         if wants_json(request):
@@ -39,6 +40,7 @@ class UiError(HTTPProblem):
                 {"title": TITLES.get(self.status, "Error"), "message": self.message, "status": self.status},
                 status=self.status,
             )
+        response.headers.update(self.headers)
         return headers.apply(response)
 
 

@@ -14,9 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from tokenstore.database import database_busy
-
-from ..errors import BUSY_MESSAGE, HTTPProblem
+from ..errors import HTTPProblem, unavailable
 from . import actions, formatting, headers, pages, signin, usage_logs
 from .errors import UiError
 
@@ -107,9 +105,9 @@ async def security_headers(request: web.Request, handler):
     except HTTPProblem:
         raise
     except Exception as exc:
-        if database_busy(exc):
-            log.warning("%s %s answered 503: %s", request.method, request.path, exc)
-            raise UiError(503, f"Nothing was changed: {BUSY_MESSAGE}.") from None
+        reason = unavailable(request, exc)
+        if reason is not None:
+            raise UiError(503, reason.sentence, headers={"Retry-After": reason.retry_after}) from None
         log.exception("unhandled error in %s %s", request.method, request.path)
         raise UiError(500, "Something went wrong on our side; the server log has the details.") from None
     return headers.apply(response, cacheable=cacheable)

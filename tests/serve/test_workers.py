@@ -1,8 +1,10 @@
 """``regauth serve --workers N``: several processes answering on one port, sharing one
-SQLite database, where writes (audit rows, last_accessed) never fail a token request."""
+SQLite database, where writes (audit rows, last_accessed) never fail a token request; a
+worker that dies is replaced, and a port already taken is one error line."""
 
 import asyncio
 import base64
+import json
 import os
 import signal
 import socket
@@ -11,17 +13,21 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.conftest import FAST_BCRYPT_COST, SERVICE
-from tests.serve.serving import init_data_dir
+from tests.conftest import FAST_BCRYPT_COST, ISSUER, SERVICE
+from tests.serve.serving import REPO_ROOT, init_data_dir
+from gateway.serve import RESTART_LIMIT
 from tokenstore import Store
 
 WORKERS = 2
 ROBOTS = 24
+ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")}, "PYTHONPATH": str(REPO_ROOT)}
 
 
 def free_port() -> int:
@@ -56,6 +62,24 @@ def socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
+def healthy(port: int) -> bool:
+    """True when GET /healthz on ``port`` answers 200 within a second."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    """Poll ``condition()`` every 10 ms until it is true; fails after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {seconds} s"
+        time.sleep(0.01)
+
+
 def bytes_written(pid: int) -> int:
     for line in Path(f"/proc/{pid}/io").read_text().splitlines():
         if line.startswith("wchar:"):
@@ -68,7 +92,7 @@ def server(tmp_path):
     """A data directory with robots ns+bot0.. (write on ns), served by ``--workers 2``."""
     data = tmp_path / "data"
     port = free_port()
-    settings, env = init_data_dir(data)
+    settings, _ = init_data_dir(data)
     store = Store(data / "regauth.db", bcrypt_cost=FAST_BCRYPT_COST)
     store.create_namespace("ns")
     secrets = {}
@@ -80,17 +104,20 @@ def server(tmp_path):
     log = open(tmp_path / "serve.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", *settings, "--listen", f"127.0.0.1:{port}", "--workers", str(WORKERS)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        stdout=log, stderr=subprocess.STDOUT, env=ENV, start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 30
-        while len(children(process.pid)) < WORKERS or len(listening_inodes(port)) < WORKERS:
+        while len(children(process.pid)) < WORKERS or not healthy(port):
             assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "the workers did not start listening within 30 s"
+            assert time.monotonic() < deadline, "the workers did not start answering within 30 s"
             time.sleep(0.05)
         yield process, port, data / "regauth.db", secrets
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:  # the test stopped it
+            pass
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
@@ -126,9 +153,10 @@ async def test_two_workers_answer_on_one_port(server):
     workers = children(process.pid)
     assert len(workers) == WORKERS
     listening = listening_inodes(port)
-    # Each worker holds its own listening socket on the port (SO_REUSEPORT).
-    for pid in workers:
-        assert len(socket_inodes(pid) & listening) == 1
+    # One listening socket, bound by the parent; every worker accepts from it.
+    assert len(listening) == 1
+    for pid in [process.pid, *workers]:
+        assert socket_inodes(pid) & listening == listening
     before = {pid: bytes_written(pid) for pid in workers}
     statuses = await token_requests(port, secrets, count=80, concurrency=8)
     assert statuses == [200] * 80
@@ -209,3 +237,97 @@ async def test_regenerate_through_the_api_while_token_requests_run(server):
     )
     assert regenerations == [200] * 30
     assert tokens == [200] * 1200
+
+
+def served_log(process_log: Path) -> str:
+    return process_log.read_text(errors="replace")
+
+
+async def test_a_killed_worker_is_replaced_within_a_second_and_logged(server, tmp_path):
+    process, port, _, secrets = server
+    first, second = children(process.pid)
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: len(set(children(process.pid)) - {first, second}) == 1, 1.0, "a new worker started")
+    (replacement,) = set(children(process.pid)) - {first, second}
+    wait_for(lambda: f"worker {first} was killed by signal SIGKILL; starting a new one" in served_log(
+        tmp_path / "serve.log"), 5.0, "the death was logged")
+    wait_for(lambda: (tmp_path / "serve.log").read_text().count(f"regauth {replacement} listening") == 1, 10.0,
+             "the new worker started serving")
+    assert await token_requests(port, secrets, count=40, concurrency=8) == [200] * 40
+    assert "Traceback" not in served_log(tmp_path / "serve.log")
+
+
+def test_workers_that_keep_dying_stop_the_server_with_an_error(server, tmp_path):
+    process, _, _, _ = server
+    killed: list[int] = []
+    for _ in range(RESTART_LIMIT):
+        wait_for(lambda: len(set(children(process.pid)) - set(killed)) == WORKERS, 5.0, "the workers were replaced")
+        victim = min(set(children(process.pid)) - set(killed))
+        os.kill(victim, signal.SIGKILL)
+        killed.append(victim)
+    assert process.wait(15) == 1
+    assert f"{RESTART_LIMIT} workers died within 10 s: stopping the server" in served_log(tmp_path / "serve.log")
+
+
+def test_sigterm_stops_the_parent_and_every_worker(server):
+    process, _, _, _ = server
+    workers = children(process.pid)
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(15) == 0
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_second_server_on_a_taken_port_is_one_line_and_exit_1(server, tmp_path, workers):
+    """Another regauth (another data directory and key) on the port of a running one must
+    not start and share its connections."""
+    _, port, _, _ = server
+    other = ["--data-dir", str(tmp_path / f"other{workers}")]
+    subprocess.run([sys.executable, "-m", "gateway", "init", *other], check=True, capture_output=True, env=ENV,
+                   timeout=60)
+    second = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", *other, "--listen", f"127.0.0.1:{port}", "--workers", str(workers)],
+        capture_output=True, text=True, env=ENV, timeout=60,
+    )
+    assert second.returncode == 1
+    assert second.stderr.splitlines() == [f"regauth: error: address in use: 127.0.0.1:{port}"]
+    assert healthy(port)
+
+
+def health(port: int) -> tuple[int, dict]:
+    """GET /healthz on ``port``: (status, body)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def test_a_removed_database_makes_every_worker_unhealthy_and_refuse_tokens(server, tmp_path):
+    """`rm regauth.db` while serving: no write is acknowledged into the removed file."""
+    _, port, database, secrets = server
+    assert await token_requests(port, secrets, count=4, concurrency=2) == [200] * 4
+    database.unlink()
+    # Each worker checks its file once a second, and logs an ERROR when it finds it gone.
+    noticed = f"ERROR tokenstore.database: the database file {database} was removed or replaced while open"
+    wait_for(lambda: served_log(tmp_path / "serve.log").count(noticed) == WORKERS, 10.0,
+             "every worker noticed the removed file")
+    for _ in range(10):
+        status, body = health(port)
+        assert status == 503 and body["reason"] == "the database file was removed or replaced while the server ran"
+    assert await token_requests(port, secrets, count=8, concurrency=2) == [503] * 8
+    assert not database.exists()
+
+
+def test_a_worker_restarted_after_the_database_was_removed_never_makes_an_empty_one(server, tmp_path):
+    process, _, database, _ = server
+    database.unlink()
+    os.kill(children(process.pid)[0], signal.SIGKILL)
+    # Each replacement refuses to start without the database, until the parent gives up.
+    assert process.wait(30) == 1
+    assert not database.exists()
+    log = served_log(tmp_path / "serve.log")
+    assert "workers died within 10 s: stopping the server" in log
+    assert f"stopped: [Errno 2] the database is missing: '{database}'" in log and "Traceback" not in log

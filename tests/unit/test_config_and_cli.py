@@ -120,3 +120,15 @@ def test_cli_without_init_explains(tmp_path, capsys):
 def test_python_dash_m_gateway_runs():
     result = subprocess.run([sys.executable, "-m", "gateway", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "registry-config" in result.stdout
+
+
+def test_skip_integrity_check_is_a_switch_or_a_yes_no_variable():
+    from gateway.cli import build_parser
+
+    assert build_parser().parse_args(["serve", "--skip-integrity-check"]).skip_integrity_check == "yes"
+    assert build_parser().parse_args(["serve"]).skip_integrity_check is None
+    assert Config.load({"skip_integrity_check": "yes"}, environ={}).skip_integrity_check is True
+    assert Config.load({}, environ={"REGAUTH_SKIP_INTEGRITY_CHECK": "no"}).skip_integrity_check is False
+    assert Config.load({}, environ={}).skip_integrity_check is False
+    with pytest.raises(ConfigError, match="--skip-integrity-check / REGAUTH_SKIP_INTEGRITY_CHECK: must be yes or no"):
+        Config.load({}, environ={"REGAUTH_SKIP_INTEGRITY_CHECK": "maybe"})
