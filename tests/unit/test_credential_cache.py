@@ -205,19 +205,24 @@ async def test_the_token_endpoint_uses_the_cache(client, store, bcrypt_runs):
     assert response.status == 401
 
 
-async def test_a_hit_confirms_and_runs_the_follow_up_in_one_database_job(checker, offload, store, robot, monkeypatch):
+async def test_a_hit_confirms_and_runs_the_follow_up_in_one_writer_job(checker, offload, store, robot, monkeypatch):
     await checker.authenticate(ROBOT, robot.secret)
     jobs = []
-    real = offload.database
 
-    async def counting(fn, *args, **kwargs):
-        jobs.append(fn)
-        return await real(fn, *args, **kwargs)
+    def counting(pool):
+        real = getattr(offload, pool)
 
-    monkeypatch.setattr(offload, "database", counting)
+        async def run(fn, *args, **kwargs):
+            jobs.append(pool)
+            return await real(fn, *args, **kwargs)
+
+        return run
+
+    for pool in ("database", "write"):
+        monkeypatch.setattr(offload, pool, counting(pool))
     seen = []
     principal, result = await checker.authenticate_then(ROBOT, robot.secret, lambda p: seen.append(p) or "granted")
-    assert (result, seen, len(jobs)) == ("granted", [principal], 1)
+    assert (result, seen, jobs) == ("granted", [principal], ["write"])
     # A stale verification runs no follow-up for it: the full check fails and says why.
     store.regenerate_secret(ROBOT)
     seen.clear()
