@@ -11,21 +11,16 @@ token may arrive after the change's 2xx.
 
 import asyncio
 import base64
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import aiohttp
 import pytest
 
-from tests.conftest import FAST_BCRYPT_COST, ISSUER, SERVICE
-from tests.serve.test_workers import REPO_ROOT, children, free_port, listening_inodes
+from tests.conftest import SERVICE
+from tests.serve.test_workers import free_port, init_data_dir, serving
 from tokenstore import Store
 
-WORKERS = 2
 TRIALS = 20
 SLOW_COST = 10
 CHANGES = {"delete": ("DELETE", "", 204, "delete_robot"), "regenerate": ("POST", "/regenerate", 200, "regenerate_robot_token")}
@@ -34,13 +29,7 @@ CHANGES = {"delete": ("DELETE", "", 204, "delete_robot"), "regenerate": ("POST",
 @pytest.fixture
 def server(tmp_path):
     """``ns`` with its admin's API token and TRIALS robots per change, served by ``--workers 2``."""
-    data = tmp_path / "data"
-    port = free_port()
-    settings = ["--data-dir", str(data), "--service", SERVICE, "--issuer", ISSUER,
-                "--bcrypt-cost", str(FAST_BCRYPT_COST)]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")}, "PYTHONPATH": str(REPO_ROOT)}
-    subprocess.run([sys.executable, "-m", "gateway", "init", *settings], check=True, capture_output=True, env=env,
-                   timeout=60)
+    data, settings, env = init_data_dir(tmp_path)
     store = Store(data / "regauth.db", bcrypt_cost=SLOW_COST)
     try:
         store.create_user("admin", "correct horse battery")
@@ -54,26 +43,9 @@ def server(tmp_path):
                 store.grant(name, "ns", "write")
     finally:
         store.close()
-    log = open(tmp_path / "serve.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", *settings, "--listen", f"127.0.0.1:{port}", "--workers", str(WORKERS)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while len(children(process.pid)) < WORKERS or len(listening_inodes(port)) < WORKERS:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "the workers did not start listening within 30 s"
-            time.sleep(0.05)
+    port = free_port()
+    with serving(tmp_path, settings, env, port):
         yield port, data / "regauth.db", api_token, secrets
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-        log.close()
 
 
 def audit_ids(database, change_kind: str, robot: str, shortname: str) -> tuple[list[int], list[int]]:

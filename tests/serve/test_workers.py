@@ -3,6 +3,7 @@ SQLite database, where writes (audit rows, last_accessed) never fail a token req
 
 import asyncio
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -63,24 +65,22 @@ def bytes_written(pid: int) -> int:
     raise AssertionError("no wchar in /proc/PID/io")
 
 
-@pytest.fixture
-def server(tmp_path):
-    """A data directory with robots ns+bot0.. (write on ns), served by ``--workers 2``."""
+def init_data_dir(tmp_path: Path) -> tuple[Path, list[str], dict]:
+    """Run ``regauth init`` in ``tmp_path/data``; returns the directory, the settings every
+    command takes (fast bcrypt, the test service) and the environment to run them in."""
     data = tmp_path / "data"
-    port = free_port()
     settings = ["--data-dir", str(data), "--service", SERVICE, "--issuer", ISSUER,
                 "--bcrypt-cost", str(FAST_BCRYPT_COST)]
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")}, "PYTHONPATH": str(REPO_ROOT)}
     subprocess.run([sys.executable, "-m", "gateway", "init", *settings], check=True, capture_output=True, env=env,
                    timeout=60)
-    store = Store(data / "regauth.db", bcrypt_cost=FAST_BCRYPT_COST)
-    store.create_namespace("ns")
-    secrets = {}
-    for index in range(ROBOTS):
-        issued = store.create_robot(f"ns+bot{index}")
-        store.grant(f"ns+bot{index}", "ns", "write")
-        secrets[issued.robot.username] = issued.secret
-    store.close()
+    return data, settings, env
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, settings: list[str], env: dict, port: int) -> Iterator[subprocess.Popen]:
+    """Run ``regauth serve --workers WORKERS`` on 127.0.0.1:``port`` until the block ends;
+    yields the process once every worker listens (at most 30 s), logging to serve.log."""
     log = open(tmp_path / "serve.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", *settings, "--listen", f"127.0.0.1:{port}", "--workers", str(WORKERS)],
@@ -92,7 +92,7 @@ def server(tmp_path):
             assert process.poll() is None, (tmp_path / "serve.log").read_text()
             assert time.monotonic() < deadline, "the workers did not start listening within 30 s"
             time.sleep(0.05)
-        yield process, port, data / "regauth.db", secrets
+        yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -101,6 +101,23 @@ def server(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A data directory with robots ns+bot0.. (write on ns), served by ``--workers 2``."""
+    data, settings, env = init_data_dir(tmp_path)
+    store = Store(data / "regauth.db", bcrypt_cost=FAST_BCRYPT_COST)
+    store.create_namespace("ns")
+    secrets = {}
+    for index in range(ROBOTS):
+        issued = store.create_robot(f"ns+bot{index}")
+        store.grant(f"ns+bot{index}", "ns", "write")
+        secrets[issued.robot.username] = issued.secret
+    store.close()
+    port = free_port()
+    with serving(tmp_path, settings, env, port) as process:
+        yield process, port, data / "regauth.db", secrets
 
 
 async def token_requests(port: int, secrets: dict[str, str], count: int, concurrency: int) -> list[int]:
