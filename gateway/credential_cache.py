@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
 
-from tokenstore import InvalidCredentials, Principal, Store
+from tokenstore import InvalidCredentials, Principal, Store, hashing
 
 from .offload import Offload
 
@@ -96,9 +96,8 @@ class CredentialChecker:
             check.add_done_callback(_retrieve)
             self._in_flight[digest] = check
         principal = await asyncio.shield(check)
-        if then is None:
-            return principal, None
-        outcome = await self._confirmed(principal, then)
+        # The bcrypt thread wrote nothing: the use (and a missing selector) is recorded here.
+        outcome = await self._confirmed(principal, then, hashing.selector(secret))
         if outcome is _STALE:
             # Taken away between the check and now: forget it too.
             self._verified.pop(digest, None)
@@ -111,21 +110,23 @@ class CredentialChecker:
         mac.update(f"{username}\0{secret}".encode("utf-8", "surrogateescape"))
         return mac.digest()
 
-    def _confirmed(self, principal: Principal, then: Callable[[Principal], T] | None):
-        """Return the awaitable of ``_confirm_then``: on the writer with ``then``, else a read."""
+    def _confirmed(self, principal: Principal, then: Callable[[Principal], T] | None, selector: int | None = None):
+        """Return the awaitable of ``_confirm_then``: on the writer with ``then``, else on a
+        database thread."""
         if then is None:
-            return self._offload.database(self._confirm_then, principal, None)
-        return self._offload.write(self._confirm_then, principal, then)
+            return self._offload.database(self._confirm_then, principal, None, selector)
+        return self._offload.write(self._confirm_then, principal, then, selector)
 
-    def _confirm_then(self, principal: Principal, then: Callable[[Principal], T] | None):
-        """On a database thread: ``then(principal)`` if the verification still holds, else _STALE."""
-        if not self._store.confirm(principal):
+    def _confirm_then(self, principal: Principal, then: Callable[[Principal], T] | None, selector: int | None):
+        """``then(principal)`` if the verification still holds, else _STALE."""
+        if not self._store.confirm(principal, selector=selector):
             return _STALE
         return then(principal) if then is not None else None
 
     async def _check(self, digest: bytes, username: str, secret: str) -> Principal:
         try:
-            principal = await self._offload.bcrypt(self._store.authenticate, username, secret)
+            # Nothing written on the (low-priority) bcrypt thread; see Store.authenticate.
+            principal = await self._offload.bcrypt(self._store.authenticate, username, secret, record_use=False)
         finally:
             del self._in_flight[digest]
         self._verified[digest] = (principal, self._clock())

@@ -426,7 +426,7 @@ class Store(
 
     # -- the two core questions -------------------------------------------------------
 
-    def authenticate(self, username: str, secret: str) -> Principal:
+    def authenticate(self, username: str, secret: str, *, record_use: bool = True) -> Principal:
         """Check a robot's secret against its bcrypt hashes.
 
         Returns the robot's Principal. Raises InvalidCredentials for an unknown or deleted
@@ -436,6 +436,11 @@ class Store(
         timing or message, and a wrong secret costs one check however many secrets the
         robot has. A secret stored before selectors existed has none and is checked as well
         until its first successful login records it.
+
+        With ``record_use`` False nothing is written (no use, no selector): the caller
+        records them with ``confirm(principal, selector=...)`` in a transaction of its own.
+        The gateway runs this on low-priority bcrypt threads, which must never hold the
+        write lock: descheduled on a busy machine, they would stall every writer.
         """
         now = self.clock()
         robot_row = None
@@ -473,15 +478,17 @@ class Store(
                 raise InvalidCredentials(f"the secret of robot {username} has expired: regenerate it", reason="expired")
             raise InvalidCredentials()
         robot_id, namespace_id, last_accessed = robot_row
-        self._touch(robot_id, last_accessed, now, matched, secret_last_used, presented if unrecorded else None)
+        if record_use:
+            self._touch(robot_id, last_accessed, now, matched, secret_last_used, presented if unrecorded else None)
         return Principal(kind="robot", username=username, robot_id=robot_id, namespace_id=namespace_id, secret_id=matched)
 
-    def confirm(self, principal: Principal) -> bool:
+    def confirm(self, principal: Principal, *, selector: int | None = None) -> bool:
         """Return True while the principal's robot, namespace and secret are all still live.
 
         One indexed query, used to re-check an earlier verification without bcrypt (and, in
         the transaction that issues a token, to check it once more); records the robot's use
-        like ``authenticate`` does.
+        like ``authenticate`` does, and ``selector`` (``hashing.selector`` of the secret just
+        verified) for a secret stored without one.
         """
         now = self.clock()
         row = self.db.execute(
@@ -493,7 +500,7 @@ class Store(
         ).fetchone()
         if row is None:
             return False
-        self._touch(principal.robot_id, row[0], now, principal.secret_id, row[1])
+        self._touch(principal.robot_id, row[0], now, principal.secret_id, row[1], selector)
         return True
 
     def authorize(self, principal: Principal, resource: Resource, actions: Iterable[str]) -> frozenset[str]:

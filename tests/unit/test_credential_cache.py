@@ -5,12 +5,13 @@ the real one (bcrypt cost 4) and the thread pools are the real ones.
 """
 
 import asyncio
+import threading
 
 import pytest
 
 from gateway.credential_cache import CredentialChecker
 from gateway.offload import Offload
-from tokenstore import InvalidCredentials
+from tokenstore import InvalidCredentials, hashing
 
 from tests.conftest import FakeClock
 
@@ -235,3 +236,22 @@ async def test_a_cold_check_runs_the_follow_up_after_bcrypt(checker, robot, bcry
     principal, result = await checker.authenticate_then(ROBOT, robot.secret, lambda p: p.username)
     assert (result, len(bcrypt_runs)) == (ROBOT, 1)
     assert await checker.authenticate_then(ROBOT, robot.secret, None) == (principal, None)
+
+
+async def test_a_cold_check_writes_nothing_on_the_bcrypt_thread(checker, store, robot, monkeypatch):
+    """bcrypt threads run at low priority: one descheduled while it held the write lock would
+    stall every writer, and every token waits for the writer. The use is recorded after."""
+    writers = []
+    real = store._brief_write
+
+    def recording(what, write):
+        writers.append(threading.current_thread().name)
+        return real(what, write)
+
+    monkeypatch.setattr(store, "_brief_write", recording)
+    store.db.execute("UPDATE robot_secrets SET selector = NULL WHERE id = ?", [robot.secret_id])
+    principal, _ = await checker.authenticate_then(ROBOT, robot.secret, lambda p: None)
+    assert writers and not any(name.startswith("bcrypt") for name in writers)
+    row = store.db.execute("SELECT selector, last_used FROM robot_secrets WHERE id = ?", [robot.secret_id]).fetchone()
+    assert row == (hashing.selector(robot.secret), store.clock())
+    assert store.get_robot(ROBOT).last_accessed == store.clock()
