@@ -23,7 +23,7 @@ from tokenstore.federation import is_federated_credential
 from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
 from .basic_auth import parse_basic
 from .errors import TokenError, bad_request
-from .scopes import Scope, ScopeError, parse_scopes
+from .scopes import ScopeError, parse_scopes
 from .token_audit import record_login_failure
 from .token_issuance import Issuance, Issued, authorize_all
 from .tokens import Access, MintedToken, mint

@@ -1,6 +1,7 @@
 """A secret that was taken away stays dead whatever the clock does; a robot has at most two
 live secrets; a wrong secret costs one bcrypt check whatever the robot's state."""
 
+import hashlib
 import time
 
 import pytest
@@ -97,7 +98,7 @@ def test_a_secret_stored_without_selector_gets_one_at_its_next_login(store, robo
 
 
 def test_selector_is_sixteen_bits_of_sha256():
-    assert hashing.selector("A" * 64) == int.from_bytes(__import__("hashlib").sha256(b"A" * 64).digest()[:2], "big")
+    assert hashing.selector("A" * 64) == int.from_bytes(hashlib.sha256(b"A" * 64).digest()[:2], "big")
     assert all(0 <= hashing.selector(hashing.generate_secret()) < 2**16 for _ in range(50))
 
 
