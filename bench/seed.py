@@ -67,14 +67,15 @@ def seed_base(database: Path, *, bcrypt_cost: int, warm_robots: int, cold_robots
             )
             warm = tuple(f"{WARM_NAMESPACE}+warm{i:02d}" for i in range(warm_robots))
             cold = tuple(f"{WARM_NAMESPACE}+cold{i:04d}" for i in range(cold_robots))
-            for names, hashed in ((warm, warm_hash), (cold, cold_hash)):
+            for names, hashed, secret in ((warm, warm_hash, warm_secret), (cold, cold_hash, cold_secret)):
                 for name in names:
                     robot_id = conn.execute(
                         "INSERT INTO robots (namespace_id, shortname, created) VALUES (?, ?, ?)",
                         [ns_id, name.partition("+")[2], now],
                     ).lastrowid
                     conn.execute(
-                        "INSERT INTO robot_secrets (robot_id, hash, created) VALUES (?, ?, ?)", [robot_id, hashed, now]
+                        "INSERT INTO robot_secrets (robot_id, hash, selector, created) VALUES (?, ?, ?, ?)",
+                        [robot_id, hashed, hashing.selector(secret), now],
                     )
                     conn.execute(
                         "INSERT INTO permissions (robot_id, namespace_id, repository_id, role, created)"

@@ -5,7 +5,10 @@ successful bcrypt check the result is remembered under an HMAC-SHA256 of (userna
 keyed with a random per-process key, so neither the secret nor a hash of it that could be
 tested offline is ever held; the value is the Principal, which names the secret's row id.
 Every hit is still confirmed with one indexed query (``Store.confirm``), so a regenerated,
-expired or deleted secret, robot or namespace is refused at once, in every process.
+expired or deleted secret, robot or namespace is refused at once, in every process. With a
+``then`` (issuing a token), the confirmation and ``then`` run in one job on the writer thread,
+after the bcrypt check too: a change that took the credential away while the check ran (or
+before it) is seen there, since the writer's transaction is serialized with it.
 
 Identical cold checks running at the same time share one bcrypt run. Failures are never
 remembered, so a wrong secret costs a full check every time (and is never mistaken for a
@@ -22,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
 
-from tokenstore import Principal, Store
+from tokenstore import InvalidCredentials, Principal, Store, hashing
 
 from .offload import Offload
 
@@ -65,19 +68,21 @@ class CredentialChecker:
     async def authenticate_then(
         self, username: str, secret: str, then: Callable[[Principal], T] | None,
     ) -> tuple[Principal, T | None]:
-        """Authenticate like ``authenticate``, then run ``then(principal)`` on a database
-        thread; returns the Principal and what ``then`` returned (None without ``then``).
+        """Authenticate like ``authenticate``, then confirm the principal once more and run
+        ``then(principal)`` in one job on the writer thread (``Offload.write``, one
+        transaction); returns the Principal and what ``then`` returned (None without
+        ``then``, and then no writer job).
 
-        On a cache hit the confirming query and ``then`` run in one database job: a warm
-        token request makes one trip to the database threads, not two. Raises
-        tokenstore.InvalidCredentials, or what ``then`` raised.
+        A warm token request makes one trip to the writer; a cold one a bcrypt check, then
+        that trip. Raises tokenstore.InvalidCredentials (also when the credential was taken
+        away while its bcrypt check ran), or what ``then`` raised.
         """
         digest = self._digest(username, secret)
         entry = self._verified.get(digest)
         if entry is not None:
             principal, verified_at = entry
             if self._clock() - verified_at <= self._ttl:
-                outcome = await self._offload.database(self._confirm_then, principal, then)
+                outcome = await self._confirmed(principal, then)
                 if outcome is not _STALE:
                     if digest in self._verified:
                         self._verified.move_to_end(digest)
@@ -91,9 +96,13 @@ class CredentialChecker:
             check.add_done_callback(_retrieve)
             self._in_flight[digest] = check
         principal = await asyncio.shield(check)
-        if then is None:
-            return principal, None
-        return principal, await self._offload.database(then, principal)
+        # The bcrypt thread wrote nothing: the use (and a missing selector) is recorded here.
+        outcome = await self._confirmed(principal, then, hashing.selector(secret))
+        if outcome is _STALE:
+            # Taken away between the check and now: forget it too.
+            self._verified.pop(digest, None)
+            raise InvalidCredentials()
+        return principal, outcome
 
     def _digest(self, username: str, secret: str) -> bytes:
         """Return the cache key of a credential: HMAC-SHA256 of (username, secret)."""
@@ -101,15 +110,23 @@ class CredentialChecker:
         mac.update(f"{username}\0{secret}".encode("utf-8", "surrogateescape"))
         return mac.digest()
 
-    def _confirm_then(self, principal: Principal, then: Callable[[Principal], T] | None):
-        """On a database thread: ``then(principal)`` if the verification still holds, else _STALE."""
-        if not self._store.confirm(principal):
+    def _confirmed(self, principal: Principal, then: Callable[[Principal], T] | None, selector: int | None = None):
+        """Return the awaitable of ``_confirm_then``: on the writer with ``then``, else on a
+        database thread."""
+        if then is None:
+            return self._offload.database(self._confirm_then, principal, None, selector)
+        return self._offload.write(self._confirm_then, principal, then, selector)
+
+    def _confirm_then(self, principal: Principal, then: Callable[[Principal], T] | None, selector: int | None):
+        """``then(principal)`` if the verification still holds, else _STALE."""
+        if not self._store.confirm(principal, selector=selector):
             return _STALE
         return then(principal) if then is not None else None
 
     async def _check(self, digest: bytes, username: str, secret: str) -> Principal:
         try:
-            principal = await self._offload.bcrypt(self._store.authenticate, username, secret)
+            # Nothing written on the (low-priority) bcrypt thread; see Store.authenticate.
+            principal = await self._offload.bcrypt(self._store.authenticate, username, secret, record_use=False)
         finally:
             del self._in_flight[digest]
         self._verified[digest] = (principal, self._clock())

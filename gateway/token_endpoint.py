@@ -4,6 +4,9 @@ A client presents Basic robot credentials (or none) and the scopes it wants; the
 signed JWT carrying the subset of those actions the robot may perform. Too little permission
 is not an error: the token simply carries fewer (or no) actions, and the registry refuses.
 
+A robot's token is minted only after the transaction that confirms its credential once more,
+authorizes it and writes its audit row has committed (``gateway.token_issuance``).
+
 A login that asks for an offline token (docker's ``offline_token=true``) also gets a
 ``refresh_token``, which docker keeps instead of the secret and redeems at ``POST /token``
 (``gateway.token_grants``, which shares ``token_response`` with this endpoint).
@@ -11,19 +14,19 @@ A login that asks for an offline token (docker's ``offline_token=true``) also ge
 
 import json
 import logging
-from collections.abc import Callable
 
 from aiohttp import web
 
-from tokenstore import ANONYMOUS, InvalidCredentials, Principal, Store
+from tokenstore import ANONYMOUS, InvalidCredentials, Principal
 from tokenstore.federation import is_federated_credential
 
 from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
 from .basic_auth import parse_basic
 from .errors import TokenError, bad_request
-from .scopes import Scope, ScopeError, parse_scopes
+from .scopes import ScopeError, parse_scopes
+from .token_audit import record_login_failure
+from .token_issuance import Issuance, Issued, authorize_all
 from .tokens import Access, MintedToken, mint
-from .token_audit import record_login_failure, record_token_issued
 
 log = logging.getLogger(__name__)
 
@@ -43,30 +46,33 @@ async def get_token(request: web.Request) -> web.Response:
         scopes = parse_scopes(query.getall("scope", []))
     except ScopeError as exc:
         raise bad_request(str(exc)) from None
-    principal, access = await _principal_and_access(request, query.get("account"), scopes)
-    if not principal.is_robot and not scopes:
-        raise TokenError(401, "UNAUTHORIZED", "authentication required", LOGIN_REQUIRED_DETAILS, config.realm)
-    refresh_token = None
-    if query.get("offline_token", "").lower() == "true":
-        refresh_token = await offline_token(request, principal, query.get("client_id", ""))
-    return await token_response(request, principal, scopes, access=access, refresh_token=refresh_token)
+    header = request.headers.get("Authorization")
+    if header is None:
+        if not scopes:
+            raise TokenError(401, "UNAUTHORIZED", "authentication required", LOGIN_REQUIRED_DETAILS, config.realm)
+        access = await request.app[OFFLOAD].database(authorize_all, request.app[STORE], ANONYMOUS, scopes)
+        return token_response(request, ANONYMOUS, access)
+    username, secret = parse_basic(header)
+    account = query.get("account")
+    if account is not None and account != username:
+        raise bad_request("the account parameter does not match the user name in the Authorization header")
+    offline = query.get("offline_token", "").lower() == "true"
+    issuance = Issuance(request, scopes, refresh_client_id=query.get("client_id", "") if offline else None)
+    issued = await login_and_issue(request, username, secret, issuance)
+    return token_response(request, issued.principal, issued.access, issued.refresh_token)
 
 
-async def token_response(
-    request: web.Request, principal: Principal, scopes: list[Scope], *, access: list[Access] | None = None,
-    refresh_token: str | None = None,
+def token_response(
+    request: web.Request, principal: Principal, access: list[Access], refresh_token: str | None = None,
 ) -> web.Response:
-    """Authorize ``scopes`` for ``principal`` (unless ``access``, the grant, is already known)
-    and answer with a signed token.
+    """Return the reply carrying a token signed for ``principal`` with ``access`` (the grant,
+    already committed with its audit row for a robot).
 
     The reply carries the token as both ``token`` and ``access_token`` (docker's POST flow
     reads the latter), the granted ``scope``, and ``refresh_token`` when one was issued.
     Shared by ``GET /token`` and the grants of ``POST /token``.
     """
     config = request.app[CONFIG]
-    if access is None:
-        access = await _grant(request, principal, scopes)
-    await record_token_issued(request, principal, scopes, access)
     if log.isEnabledFor(logging.DEBUG):
         # A debugging aid only: the access log has every request, the audit log every robot
         # token with its grant, and a line per token costs as much as its database work.
@@ -103,21 +109,6 @@ def token_body(minted: MintedToken, scope: str, refresh_token: str | None) -> by
     return "".join(parts).encode()
 
 
-async def offline_token(request: web.Request, principal: Principal, client_id: str) -> str | None:
-    """Return a refresh token for a login that asked for one (docker's ``offline_token=true``).
-
-    None for an anonymous request and for a keyless credential (it lasts an hour; a refresh
-    token must not outlive it: such a client keeps the credential and logs in again).
-    """
-    if not principal.is_robot or principal.secret_id is None:
-        return None
-    try:
-        return await request.app[OFFLOAD].database(request.app[STORE].issue_refresh_token, principal, client_id)
-    except InvalidCredentials as exc:
-        # The secret was regenerated between the check and now.
-        raise _login_refused(request, principal.username, exc) from None
-
-
 def check_service(service: str | None, expected: str) -> None:
     if service is None:
         raise bad_request(f"missing service parameter: this token service serves {expected!r}")
@@ -125,42 +116,22 @@ def check_service(service: str | None, expected: str) -> None:
         raise bad_request(f"unknown service {service!r}: this token service serves {expected!r}")
 
 
-async def _principal_and_access(
-    request: web.Request, account: str | None, scopes: list[Scope],
-) -> tuple[Principal, list[Access]]:
-    """Return who is asking (the robot named by Basic credentials, or anonymous) and what of
-    ``scopes`` they are granted.
+async def login_and_issue(request: web.Request, username: str, password: str, issuance: Issuance) -> Issued:
+    """Authenticate a robot by name and password and issue what ``issuance`` asks for; returns
+    what was issued, committed with its audit rows.
 
-    Raises a 400 for a malformed header or an ``account`` that differs from the user, and a
-    401 for credentials that do not authenticate.
-    """
-    header = request.headers.get("Authorization")
-    if header is None:
-        return ANONYMOUS, (await _grant(request, ANONYMOUS, scopes) if scopes else [])
-    username, secret = parse_basic(header)
-    if account is not None and account != username:
-        raise bad_request("the account parameter does not match the user name in the Authorization header")
-    return await login_and_grant(request, username, secret, scopes)
-
-
-async def login_and_grant(
-    request: web.Request, username: str, password: str, scopes: list[Scope] | None,
-) -> tuple[Principal, list[Access] | None]:
-    """Authenticate a robot by name and password, and authorize ``scopes`` for it; returns
-    the Principal and its grant (None when ``scopes`` is None).
-
-    The password is the robot's secret or a keyless credential from
-    ``/oauth2/federation/robot/token`` (told apart by its prefix; checked by one lookup, no
-    bcrypt). A warm secret is confirmed and authorized in one database job. Raises a 401
-    TokenError when they do not authenticate.
+    The password is the robot's secret (bcrypt, or the verified-credential cache) or a keyless
+    credential from ``/oauth2/federation/robot/token`` (told apart by its prefix; one lookup,
+    checked in the issuing transaction itself). Raises a 401 TokenError when they do not
+    authenticate, or no longer do when the token would be issued; a database error (e.g. a
+    locked database) propagates to the error middleware.
     """
     app = request.app
-    authorize = None if scopes is None else _authorizer(app[STORE], scopes)
     try:
         if is_federated_credential(password):
-            principal = await app[OFFLOAD].database(app[STORE].authenticate_federated, username, password)
-            return principal, (None if authorize is None else await app[OFFLOAD].database(authorize, principal))
-        return await app[CREDENTIALS].authenticate_then(username, password, authorize)
+            return await app[OFFLOAD].write(issuance.for_federated, username, password)
+        _, issued = await app[CREDENTIALS].authenticate_then(username, password, issuance)
+        return issued
     except InvalidCredentials as exc:
         await record_login_failure(request, username, exc.reason)
         raise _login_refused(request, username, exc) from None
@@ -170,23 +141,3 @@ def _login_refused(request: web.Request, username: str, exc: InvalidCredentials)
     log.info("login refused for %r (%s)", username[:300], exc.reason)
     details = str(exc) if exc.reason == "expired" else INVALID_CREDENTIALS_DETAILS
     return TokenError(401, "UNAUTHORIZED", str(exc), details, request.app[CONFIG].realm)
-
-
-async def _grant(request: web.Request, principal: Principal, scopes: list[Scope]) -> list[Access]:
-    """Return one Access per requested scope with the granted subset of its actions."""
-    return await request.app[OFFLOAD].database(_authorizer(request.app[STORE], scopes), principal)
-
-
-def _authorizer(store: Store, scopes: list[Scope]) -> Callable[[Principal], list[Access]]:
-    """Return a function (to run on a database thread) that gives one Access per requested
-    scope, with the subset of its actions the principal is granted."""
-
-    def authorize_all(principal: Principal) -> list[Access]:
-        granted = []
-        for scope in scopes:
-            actions = store.authorize(principal, scope.resource, scope.actions)
-            # Keep the order the client asked in; the registry does not care, people reading tokens do.
-            granted.append(Access(scope.resource.type, scope.resource.name, tuple(a for a in scope.actions if a in actions)))
-        return granted
-
-    return authorize_all

@@ -17,10 +17,11 @@ from aiohttp import web
 
 from tokenstore import InvalidCredentials
 
-from .appkeys import CONFIG, OFFLOAD, STORE
+from .appkeys import CONFIG, OFFLOAD
 from .errors import TokenError, bad_request
 from .scopes import ScopeError, parse_scopes
-from .token_endpoint import check_service, login_and_grant, offline_token, token_response
+from .token_endpoint import check_service, login_and_issue, token_response
+from .token_issuance import Issuance
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +55,21 @@ async def post_token(request: web.Request) -> web.Response:
         if not token:
             raise bad_request("grant_type=refresh_token needs a refresh_token")
         try:
-            principal = await request.app[OFFLOAD].database(request.app[STORE].redeem_refresh_token, token)
+            # Redeemed in the transaction that issues the token: a secret regenerated or a
+            # robot deleted before it began is seen.
+            issued = await request.app[OFFLOAD].write(Issuance(request, scopes).for_refresh_token, token)
         except InvalidCredentials as exc:
             log.info("refresh token refused (client %r)", client_id[:100])
             raise TokenError(401, "UNAUTHORIZED", str(exc), LOGIN_AGAIN_DETAILS, config.realm) from None
-        return await token_response(request, principal, scopes)
+        return token_response(request, issued.principal, issued.access)
     if grant_type == "password":
         username, password = _field(form, "username"), _field(form, "password")
         if not username or password is None:
             raise bad_request("grant_type=password needs username and password")
-        principal, access = await login_and_grant(request, username, password, scopes)
-        refresh_token = None
-        if (_field(form, "access_type") or "").lower() == "offline":
-            refresh_token = await offline_token(request, principal, client_id)
-        return await token_response(request, principal, scopes, access=access, refresh_token=refresh_token)
+        offline = (_field(form, "access_type") or "").lower() == "offline"
+        issuance = Issuance(request, scopes, refresh_client_id=client_id if offline else None)
+        issued = await login_and_issue(request, username, password, issuance)
+        return token_response(request, issued.principal, issued.access, issued.refresh_token)
     if grant_type is None:
         raise bad_request("missing grant_type: use refresh_token or password")
     raise bad_request(f"unsupported grant_type {grant_type[:50]!r}: use refresh_token or password")

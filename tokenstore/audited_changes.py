@@ -20,13 +20,15 @@ class AuditedChangesMixin:
     def create_robot_audited(
         self, username: str, description: str = "", unstructured_metadata: dict | None = None, *,
         expires_at: float | None = None, actor: dict | None = None, via: str | None = None,
+        new_secret: hashing.NewSecret | None = None,
     ) -> IssuedSecret:
-        """Create a robot (see ``create_robot_expiring``) and log ``create_robot``.
+        """Create a robot (see ``create_robot_expiring``) and log ``create_robot``; its secret
+        is ``new_secret`` (made before, e.g. on a bcrypt thread) or one made here.
 
         Returns the IssuedSecret; raises what ``create_robot_expiring`` raises.
         """
         # The bcrypt hash is made before the transaction takes the write lock (see hashing.new_secret).
-        new_secret = hashing.new_secret(self.bcrypt_cost)
+        new_secret = new_secret or hashing.new_secret(self.bcrypt_cost)
         with self.db.atomic():
             issued = self.create_robot_expiring(
                 username, description, unstructured_metadata, expires_at=expires_at, new_secret=new_secret,
@@ -39,13 +41,14 @@ class AuditedChangesMixin:
 
     def regenerate_robot_audited(
         self, username: str, *, grace_seconds: object = 0, expires_at: float | None = None,
-        actor: dict | None = None, via: str | None = None,
+        actor: dict | None = None, via: str | None = None, new_secret: hashing.NewSecret | None = None,
     ) -> IssuedSecret:
-        """Replace the robot's secret (see ``rotate_secret``) and log ``regenerate_robot_token``.
+        """Replace the robot's secret (see ``rotate_secret``) with ``new_secret`` (or one made
+        here) and log ``regenerate_robot_token``.
 
         Returns the IssuedSecret with the new secret; raises what ``rotate_secret`` raises.
         """
-        new_secret = hashing.new_secret(self.bcrypt_cost)  # before the write lock, as above
+        new_secret = new_secret or hashing.new_secret(self.bcrypt_cost)  # before the write lock, as above
         with self.db.atomic():
             issued = self.rotate_secret(
                 username, grace_seconds=grace_seconds, expires_at=expires_at, new_secret=new_secret,

@@ -4,6 +4,7 @@ Secrets are 64 characters from ``[A-Z0-9]`` (Quay's format, about 331 bits) draw
 ``secrets`` module. Only their bcrypt hash is stored.
 """
 
+import hashlib
 import secrets
 import string
 from functools import lru_cache
@@ -15,11 +16,24 @@ SECRET_ALPHABET = string.ascii_uppercase + string.digits
 SECRET_LENGTH = 64
 # bcrypt only reads the first 72 bytes; bcrypt 5 raises ValueError beyond them.
 BCRYPT_MAX_BYTES = 72
+# Bits of a secret's SHA-256 stored next to its hash: enough that the live secrets of a robot
+# (at most two) never share one, few enough to tell nothing useful about a 331-bit secret.
+SELECTOR_BITS = 16
 
 
 def generate_secret() -> str:
     """Return a new random secret of 64 characters from [A-Z0-9]."""
     return "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LENGTH))
+
+
+def selector(secret: str) -> int:
+    """Return the secret's selector: the first SELECTOR_BITS bits of its SHA-256, as an int.
+
+    Stored with each secret so that a login bcrypt-checks only the live secret whose selector
+    matches what was presented: one check per login, however many secrets the robot has.
+    """
+    digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:4], "big") >> (32 - SELECTOR_BITS)
 
 
 def hash_secret(secret: str, cost: int) -> str:

@@ -8,7 +8,8 @@ tokens with ``POST /token``. A refresh token
   randomness nothing can be guessed, so bcrypt would only slow every pull down);
 - is bound to the robot and to the secret it was obtained with, and is valid exactly while
   that secret is: regenerating the secret (after the grace period, if any), its expiry, or
-  deleting the robot or namespace ends it, checked by a join at every use;
+  deleting the robot or namespace ends it, checked by a join at every use (a secret replaced
+  without grace stays ended whatever the clock does, and so do its refresh tokens);
 - never rotates: docker ignores a new one in a reply, so the same token is redeemed for as
   long as its secret lives, across regauth restarts.
 """
@@ -18,6 +19,7 @@ import secrets
 from .errors import InvalidCredentials
 from .federation import credential_hash
 from .models import Principal
+from .secret_lifecycle import live_secret
 
 REFRESH_TOKEN_PREFIX = "rgref_"
 # A login loop must not grow the table without bound: beyond this many live refresh tokens
@@ -52,7 +54,7 @@ class RefreshTokenMixin:
             self.db.execute(
                 "DELETE FROM refresh_tokens WHERE robot_id = ? AND secret_id IN"
                 " (SELECT id FROM robot_secrets WHERE robot_id = ? AND"
-                " ((revoked_at IS NOT NULL AND revoked_at <= ?) OR (expires_at IS NOT NULL AND expires_at <= ?)))",
+                f" NOT ({live_secret('robot_secrets')}))",
                 [principal.robot_id, principal.robot_id, now, now],
             )
             self.db.execute(
@@ -81,7 +83,7 @@ class RefreshTokenMixin:
             " FROM refresh_tokens t JOIN robot_secrets s ON s.id = t.secret_id AND s.robot_id = t.robot_id"
             " JOIN robots r ON r.id = t.robot_id JOIN namespaces n ON n.id = r.namespace_id"
             " WHERE t.hash = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL"
-            " AND (s.revoked_at IS NULL OR s.revoked_at > ?) AND (s.expires_at IS NULL OR s.expires_at > ?)",
+            f" AND {live_secret()}",
             [credential_hash(token), now, now],
         ).fetchone()
         if row is None:
@@ -105,8 +107,7 @@ class RefreshTokenMixin:
         now = self.clock()
         return self.db.execute(
             "SELECT count(*) FROM refresh_tokens t JOIN robot_secrets s ON s.id = t.secret_id"
-            " WHERE t.robot_id = ? AND (s.revoked_at IS NULL OR s.revoked_at > ?)"
-            " AND (s.expires_at IS NULL OR s.expires_at > ?)",
+            f" WHERE t.robot_id = ? AND {live_secret()}",
             [robot.id, now, now],
         ).fetchone()[0]
 
@@ -115,6 +116,6 @@ class RefreshTokenMixin:
             "SELECT s.id FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
             " JOIN namespaces n ON n.id = r.namespace_id"
             " WHERE s.id = ? AND s.robot_id = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL"
-            " AND (s.revoked_at IS NULL OR s.revoked_at > ?) AND (s.expires_at IS NULL OR s.expires_at > ?)",
+            f" AND {live_secret()}",
             [secret_id, robot_id, now, now],
         ).fetchone()

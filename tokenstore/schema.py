@@ -6,6 +6,8 @@ among live rows, so a namespace re-created with a deleted one's name is a new na
 inherits nothing. Times are UNIX seconds (REAL).
 """
 
+import time
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -246,6 +248,34 @@ def _registry_events(db: Database) -> None:
     retried delivery writes nothing twice (``tokenstore.registry_activity``)."""
     db.execute("CREATE TABLE registry_events_seen (event_id TEXT PRIMARY KEY, received REAL NOT NULL)")
     db.execute("CREATE INDEX registry_events_seen_received ON registry_events_seen(received)")
+
+
+@migrations(name="0009_secret_state")
+def _secret_state(db: Database) -> None:
+    """A secret's end that no clock can undo, and its selector.
+
+    ``ended`` is set when a secret is replaced without a grace period or pushed out by a newer
+    rotation: such a secret stays dead whatever the clock does (``revoked_at`` still says
+    when, for people; grace and expiry remain times). ``selector`` is 16 bits of the secret's
+    SHA-256 (``hashing.selector``), so a login bcrypt-checks only the secret it names; rows
+    from before have none until their next successful login.
+
+    Existing rows get the same rules: a secret whose grace is over by the wall clock ends, and
+    of the secrets still in grace only each robot's newest stays (the cap: the current secret
+    and one in grace).
+    """
+    now = time.time()
+    for statement, params in (
+        ("ALTER TABLE robot_secrets ADD COLUMN ended INTEGER NOT NULL DEFAULT 0", []),
+        ("ALTER TABLE robot_secrets ADD COLUMN selector INTEGER", []),
+        ("UPDATE robot_secrets SET ended = 1 WHERE revoked_at IS NOT NULL AND revoked_at <= ?", [now]),
+        (
+            "UPDATE robot_secrets SET ended = 1 WHERE ended = 0 AND revoked_at IS NOT NULL AND id NOT IN"
+            " (SELECT max(id) FROM robot_secrets WHERE ended = 0 AND revoked_at IS NOT NULL GROUP BY robot_id)",
+            [],
+        ),
+    ):
+        db.execute(statement, params)
 
 
 def apply_migrations(db: Database) -> None:

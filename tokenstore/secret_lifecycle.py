@@ -13,6 +13,22 @@ from .models import IssuedSecret
 MAX_GRACE_SECONDS = 30 * 86400
 
 
+def unreplaced_secret(alias: str = "s") -> str:
+    """Return the SQL condition that secret row ``alias`` was neither ended nor is past its
+    grace period; it takes one parameter, the time now.
+
+    ``ended`` (set when a secret is replaced without grace, or pushed out by a newer
+    rotation) is a state that no clock can undo; only the grace period is a time.
+    """
+    return f"{alias}.ended = 0 AND ({alias}.revoked_at IS NULL OR {alias}.revoked_at > ?)"
+
+
+def live_secret(alias: str = "s") -> str:
+    """Return the SQL condition that secret row ``alias`` still authenticates: unreplaced
+    (see ``unreplaced_secret``) and not expired; it takes two parameters, now and now."""
+    return f"{unreplaced_secret(alias)} AND ({alias}.expires_at IS NULL OR {alias}.expires_at > ?)"
+
+
 class LifetimeInvalid(NameInvalid):
     """Raised when a grace period is negative, too long or not a number, or a secret's
     expiry is not in the future."""

@@ -29,7 +29,7 @@ from .names import RepositoryName, check_namespace, parse_repository_name, parse
 from .permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, parse_role, strongest
 from .federation import FederationMixin
 from .refresh_tokens import RefreshTokenMixin
-from .secret_lifecycle import SecretLifecycleMixin
+from .secret_lifecycle import SecretLifecycleMixin, live_secret, unreplaced_secret
 from .accounts import AccountsMixin
 from .audit import AuditMixin
 from .collector import CollectorMixin
@@ -160,7 +160,7 @@ class Store(
         description = _check_description(description)
         metadata = json.dumps(unstructured_metadata or {})
         namespace = self.get_namespace(name.namespace)
-        secret, hashed = new_secret or hashing.new_secret(self.bcrypt_cost)
+        new_secret = new_secret or hashing.new_secret(self.bcrypt_cost)
         now = self.clock()
         try:
             with self.db.atomic():
@@ -169,10 +169,10 @@ class Store(
                     " VALUES (?, ?, ?, ?, ?)",
                     [namespace.id, name.shortname, description, metadata, now],
                 ).lastrowid
-                secret_id = self._insert_secret(robot_id, hashed, now)
+                secret_id = self._insert_secret(robot_id, new_secret, now)
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"robot {username!r} already exists") from None
-        return IssuedSecret(self.get_robot(username), secret_id, now, secret)
+        return IssuedSecret(self.get_robot(username), secret_id, now, new_secret.secret)
 
     def get_robot(self, username: str) -> Robot:
         """Return the live robot ``namespace+shortname``; raises NameInvalid or RobotNotFound."""
@@ -220,20 +220,38 @@ class Store(
         """Replace the robot's secret with a new one (``new_secret``, made before the caller's
         transaction began, or one made here).
 
-        The previous secrets stop working at once, or after ``grace_seconds``. Returns the
-        IssuedSecret with the new clear secret. Raises NameInvalid or RobotNotFound.
+        A robot has at most two live secrets: the current one and one in grace. Without
+        ``grace_seconds`` every previous secret ends at once; with it, the current one keeps
+        working that long and any older one still in grace ends at once. An ended secret
+        stays ended whatever the clock does. Returns the IssuedSecret with the new clear
+        secret. Raises NameInvalid or RobotNotFound.
         """
         robot = self.get_robot(username)
-        secret, hashed = new_secret or hashing.new_secret(self.bcrypt_cost)
+        new_secret = new_secret or hashing.new_secret(self.bcrypt_cost)
         now = self.clock()
         with self.db.atomic():
+            kept = None
+            if grace_seconds > 0:
+                kept = self.db.execute(
+                    "SELECT s.id, s.selector FROM robot_secrets s WHERE s.robot_id = ? AND s.revoked_at IS NULL"
+                    f" AND {live_secret()} ORDER BY s.id DESC LIMIT 1",
+                    [robot.id, now, now],
+                ).fetchone()
+            # revoked_at only says when, for people; ``ended`` is what authentication reads.
             self.db.execute(
-                "UPDATE robot_secrets SET revoked_at = ? WHERE robot_id = ?"
-                " AND (revoked_at IS NULL OR revoked_at > ?)",
-                [now + max(0.0, grace_seconds), robot.id, now + max(0.0, grace_seconds)],
+                "UPDATE robot_secrets SET ended = 1,"
+                " revoked_at = CASE WHEN revoked_at IS NULL OR revoked_at > ? THEN ? ELSE revoked_at END"
+                " WHERE robot_id = ? AND ended = 0 AND id IS NOT ?",
+                [now, now, robot.id, kept[0] if kept else None],
             )
-            secret_id = self._insert_secret(robot.id, hashed, now, expires_at)
-        return IssuedSecret(robot, secret_id, now, secret)
+            if kept is not None:
+                self.db.execute("UPDATE robot_secrets SET revoked_at = ? WHERE id = ?", [now + grace_seconds, kept[0]])
+                while kept[1] is not None and hashing.selector(new_secret.secret) == kept[1]:
+                    # One draw in 65,536: the two live secrets must not share a selector, or a
+                    # wrong secret naming it would cost two bcrypt checks.
+                    new_secret = hashing.new_secret(self.bcrypt_cost)
+            secret_id = self._insert_secret(robot.id, new_secret, now, expires_at)
+        return IssuedSecret(robot, secret_id, now, new_secret.secret)
 
     def list_secrets(self, username: str) -> list[SecretInfo]:
         """Return the robot's secrets that still authenticate, newest first (no hashes)."""
@@ -241,8 +259,7 @@ class Store(
         now = self.clock()
         rows = self.db.execute(
             "SELECT id, created, coalesce(min(expires_at, revoked_at), expires_at, revoked_at), last_used"
-            " FROM robot_secrets WHERE robot_id = ? AND (revoked_at IS NULL OR revoked_at > ?)"
-            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id DESC",
+            f" FROM robot_secrets s WHERE robot_id = ? AND {live_secret()} ORDER BY id DESC",
             [robot.id, now, now],
         )
         return [SecretInfo(*row) for row in rows]
@@ -255,10 +272,12 @@ class Store(
         robot = self.get_robot(username)
         self.db.execute("UPDATE robots SET deleted_at = ? WHERE id = ?", [self.clock(), robot.id])
 
-    def _insert_secret(self, robot_id: int, hashed: str, now: float, expires_at: float | None = None) -> int:
+    def _insert_secret(
+        self, robot_id: int, new_secret: hashing.NewSecret, now: float, expires_at: float | None = None,
+    ) -> int:
         return self.db.execute(
-            "INSERT INTO robot_secrets (robot_id, hash, created, expires_at) VALUES (?, ?, ?, ?)",
-            [robot_id, hashed, now, expires_at],
+            "INSERT INTO robot_secrets (robot_id, hash, selector, created, expires_at) VALUES (?, ?, ?, ?, ?)",
+            [robot_id, new_secret.hashed, hashing.selector(new_secret.secret), now, expires_at],
         ).lastrowid
 
     # -- repositories -----------------------------------------------------------------
@@ -414,13 +433,21 @@ class Store(
 
     # -- the two core questions -------------------------------------------------------
 
-    def authenticate(self, username: str, secret: str) -> Principal:
+    def authenticate(self, username: str, secret: str, *, record_use: bool = True) -> Principal:
         """Check a robot's secret against its bcrypt hashes.
 
         Returns the robot's Principal. Raises InvalidCredentials for an unknown or deleted
-        robot, a wrong, revoked, expired or over-long secret; every case runs the same
-        number of bcrypt checks (one per live secret, at least one), so they cannot be told
-        apart by timing or message.
+        robot, a wrong, replaced, expired or over-long secret. Only the live secret whose
+        selector (``hashing.selector``) matches the one presented is checked, or a dummy hash
+        when none does: every case runs one bcrypt check, so they cannot be told apart by
+        timing or message, and a wrong secret costs one check however many secrets the
+        robot has. A secret stored before selectors existed has none and is checked as well
+        until its first successful login records it.
+
+        With ``record_use`` False nothing is written (no use, no selector): the caller
+        records them with ``confirm(principal, selector=...)`` in a transaction of its own.
+        The gateway runs this on low-priority bcrypt threads, which must never hold the
+        write lock: descheduled on a busy machine, they would stall every writer.
         """
         now = self.clock()
         robot_row = None
@@ -435,46 +462,52 @@ class Store(
                 [name.namespace, name.shortname],
             ).fetchone()
         candidates = []
+        presented = hashing.selector(secret)
         if robot_row is not None:
+            # Expired secrets stay candidates, so that their owner hears that they expired.
             candidates = self.db.execute(
-                "SELECT id, hash, expires_at, last_used FROM robot_secrets WHERE robot_id = ?"
-                " AND (revoked_at IS NULL OR revoked_at > ?) ORDER BY id DESC",
-                [robot_row[0], now],
+                "SELECT s.id, s.hash, s.expires_at, s.last_used, s.selector FROM robot_secrets s WHERE s.robot_id = ?"
+                f" AND {unreplaced_secret()} AND (s.selector = ? OR s.selector IS NULL)"
+                " ORDER BY s.selector IS NULL, s.id DESC",
+                [robot_row[0], now, presented],
             ).fetchall()
         matched = secret_last_used = None
-        expired_match = False
-        for secret_id, hashed, expires_at, last_used in candidates or [(None, None, None, None)]:
+        expired_match = unrecorded = False
+        for secret_id, hashed, expires_at, last_used, stored_selector in candidates or [(None, None, None, None, 0)]:
             if hashing.verify_secret(secret, hashed, self.bcrypt_cost):
                 if expires_at is not None and expires_at <= now:
                     expired_match = True
                     continue
-                matched, secret_last_used = secret_id, last_used
+                matched, secret_last_used, unrecorded = secret_id, last_used, stored_selector is None
                 break
         if matched is None:
             if expired_match:
                 raise InvalidCredentials(f"the secret of robot {username} has expired: regenerate it", reason="expired")
             raise InvalidCredentials()
         robot_id, namespace_id, last_accessed = robot_row
-        self._touch(robot_id, last_accessed, now, matched, secret_last_used)
+        if record_use:
+            self._touch(robot_id, last_accessed, now, matched, secret_last_used, presented if unrecorded else None)
         return Principal(kind="robot", username=username, robot_id=robot_id, namespace_id=namespace_id, secret_id=matched)
 
-    def confirm(self, principal: Principal) -> bool:
+    def confirm(self, principal: Principal, *, selector: int | None = None) -> bool:
         """Return True while the principal's robot, namespace and secret are all still live.
 
-        One indexed query, used to re-check an earlier verification without bcrypt; records
-        the robot's use like ``authenticate`` does.
+        One indexed query, used to re-check an earlier verification without bcrypt (and, in
+        the transaction that issues a token, to check it once more); records the robot's use
+        like ``authenticate`` does, and ``selector`` (``hashing.selector`` of the secret just
+        verified) for a secret stored without one.
         """
         now = self.clock()
         row = self.db.execute(
             "SELECT r.last_accessed, s.last_used FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
             " JOIN namespaces n ON n.id = r.namespace_id"
             " WHERE s.id = ? AND r.id = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL"
-            " AND (s.revoked_at IS NULL OR s.revoked_at > ?) AND (s.expires_at IS NULL OR s.expires_at > ?)",
+            f" AND {live_secret()}",
             [principal.secret_id, principal.robot_id, now, now],
         ).fetchone()
         if row is None:
             return False
-        self._touch(principal.robot_id, row[0], now, principal.secret_id, row[1])
+        self._touch(principal.robot_id, row[0], now, principal.secret_id, row[1], selector)
         return True
 
     def authorize(self, principal: Principal, resource: Resource, actions: Iterable[str]) -> frozenset[str]:
@@ -531,11 +564,12 @@ class Store(
 
     def _touch(
         self, robot_id: int, last_accessed: float | None, now: float, secret_id: int | None = None,
-        secret_last_used: float | None = None,
+        secret_last_used: float | None = None, selector: int | None = None,
     ) -> None:
         """Record the robot's use (``robots.last_accessed``) and, given ``secret_id``, the
-        secret's (``robot_secrets.last_used``), each at most once per LAST_ACCESSED_INTERVAL;
-        a busy database never fails or stalls the login.
+        secret's (``robot_secrets.last_used``), each at most once per LAST_ACCESSED_INTERVAL,
+        and, given ``selector``, the selector of a secret stored without one; a busy
+        database never fails or stalls the login.
 
         The write waits for another process's write lock only briefly (not the connection's
         full busy timeout): a skipped record is retried on the robot's next request, a login
@@ -545,7 +579,7 @@ class Store(
         secret_due = secret_id is not None and (
             secret_last_used is None or now - secret_last_used >= LAST_ACCESSED_INTERVAL
         )
-        if not (robot_due or secret_due):
+        if not (robot_due or secret_due or selector is not None):
             return
         cutoff = now - LAST_ACCESSED_INTERVAL
 
@@ -559,6 +593,10 @@ class Store(
                 self.db.execute(
                     "UPDATE robot_secrets SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used <= ?)",
                     [now, secret_id, cutoff],
+                )
+            if selector is not None:
+                self.db.execute(
+                    "UPDATE robot_secrets SET selector = ? WHERE id = ? AND selector IS NULL", [selector, secret_id],
                 )
 
         self._brief_write(f"the use of robot id {robot_id}", record)

@@ -13,6 +13,7 @@ from tokenstore.store import DESCRIPTION_MAX
 from ..appkeys import OFFLOAD, STORE
 from ..lifetimes import parse_api_expiration
 from ..presenters import secrets_json
+from ..secret_hashing import new_secret_hash
 from .auth import path_namespace, require_namespace_role, robot_from_path
 from .bodies import bool_param, int_param, object_field, read_object, string_field
 from .errors import invalid_request
@@ -76,13 +77,14 @@ async def create_robot(request: web.Request) -> web.Response:
     expires_at = _expiration(body)
     store = request.app[STORE]
 
+    new_secret = await new_secret_hash(request)
+
     def create():
         return store.create_robot_audited(
-            username, description, metadata, expires_at=expires_at, actor=caller.audit(request)
+            username, description, metadata, expires_at=expires_at, actor=caller.audit(request), new_secret=new_secret,
         )
 
-    # bcrypt runs inside: use the bcrypt pool, not the quick database pool.
-    issued = await request.app[OFFLOAD].bcrypt(create)
+    issued = await request.app[OFFLOAD].database(create)
     return web.json_response(robot_view(issued.robot, token=issued.secret, metadata=True), status=201)
 
 
@@ -111,13 +113,15 @@ async def regenerate_robot(request: web.Request) -> web.Response:
     grace_seconds = int_param(request, "grace_seconds", low=0, high=MAX_GRACE_SECONDS) or 0
     expires_at = _expiration(await read_object(request, optional=True))
     store = request.app[STORE]
+    new_secret = await new_secret_hash(request)
 
     def regenerate():
         return store.regenerate_robot_audited(
-            username, grace_seconds=grace_seconds, expires_at=expires_at, actor=caller.audit(request)
+            username, grace_seconds=grace_seconds, expires_at=expires_at, actor=caller.audit(request),
+            new_secret=new_secret,
         )
 
-    issued = await request.app[OFFLOAD].bcrypt(regenerate)
+    issued = await request.app[OFFLOAD].database(regenerate)
     return web.json_response(robot_view(issued.robot, token=issued.secret))
 
 

@@ -23,6 +23,7 @@ from tokenstore.store import DESCRIPTION_MAX
 from ..api.auth import performer
 from ..api.views import robot_view
 from ..appkeys import CONFIG, OFFLOAD, STORE
+from ..secret_hashing import new_secret_hash
 from .errors import UiError, not_found
 from .formatting import human_date, iso_date, login_commands, registry_host
 from .keys import USER
@@ -100,11 +101,13 @@ async def create_robot(request: web.Request) -> web.Response:
     store = request.app[STORE]
     audit = performer(request, request[USER])
 
+    new_secret = await new_secret_hash(request)
+
     def create() -> IssuedSecret:
-        return store.create_robot_audited(username, description, actor=audit)
+        return store.create_robot_audited(username, description, actor=audit, new_secret=new_secret)
 
     try:
-        issued = await request.app[OFFLOAD].bcrypt(create)
+        issued = await request.app[OFFLOAD].database(create)
     except AlreadyExists:
         raise UiError(400, f"A robot account named {username} already exists.") from None
     except NameInvalid as exc:
@@ -121,11 +124,13 @@ async def regenerate(request: web.Request) -> web.Response:
     store = request.app[STORE]
     audit = performer(request, request[USER])
 
+    new_secret = await new_secret_hash(request)
+
     def regenerate_secret() -> IssuedSecret:
-        return store.regenerate_robot_audited(username, actor=audit)
+        return store.regenerate_robot_audited(username, actor=audit, new_secret=new_secret)
 
     try:
-        issued = await request.app[OFFLOAD].bcrypt(regenerate_secret)
+        issued = await request.app[OFFLOAD].database(regenerate_secret)
     except NotFound:
         raise not_found("robot account") from None
     return _secret_reply(place, issued, registry_host(request.app[CONFIG].realm))

@@ -68,8 +68,6 @@ async def test_a_token_with_a_refresh_token_on_a_full_disk_is_503_and_no_token(a
         assert resp.status == 200 and "refresh_token" in await resp.json()
 
 
-@pytest.mark.xfail(strict=True, reason="the token endpoint still answers when its audit row is lost; "
-                                       "the token-audit change makes that write's error reach the middleware")
 async def test_a_robot_token_on_a_full_disk_is_503_and_no_token(api, store, disk, acme):
     issued = store.create_robot("acme+ci")
     store.grant("acme+ci", "acme", "read")

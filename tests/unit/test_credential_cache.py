@@ -5,12 +5,13 @@ the real one (bcrypt cost 4) and the thread pools are the real ones.
 """
 
 import asyncio
+import threading
 
 import pytest
 
 from gateway.credential_cache import CredentialChecker
 from gateway.offload import Offload
-from tokenstore import InvalidCredentials
+from tokenstore import InvalidCredentials, hashing
 
 from tests.conftest import FakeClock
 
@@ -205,19 +206,24 @@ async def test_the_token_endpoint_uses_the_cache(client, store, bcrypt_runs):
     assert response.status == 401
 
 
-async def test_a_hit_confirms_and_runs_the_follow_up_in_one_database_job(checker, offload, store, robot, monkeypatch):
+async def test_a_hit_confirms_and_runs_the_follow_up_in_one_writer_job(checker, offload, store, robot, monkeypatch):
     await checker.authenticate(ROBOT, robot.secret)
     jobs = []
-    real = offload.database
 
-    async def counting(fn, *args, **kwargs):
-        jobs.append(fn)
-        return await real(fn, *args, **kwargs)
+    def counting(pool):
+        real = getattr(offload, pool)
 
-    monkeypatch.setattr(offload, "database", counting)
+        async def run(fn, *args, **kwargs):
+            jobs.append(pool)
+            return await real(fn, *args, **kwargs)
+
+        return run
+
+    for pool in ("database", "write"):
+        monkeypatch.setattr(offload, pool, counting(pool))
     seen = []
     principal, result = await checker.authenticate_then(ROBOT, robot.secret, lambda p: seen.append(p) or "granted")
-    assert (result, seen, len(jobs)) == ("granted", [principal], 1)
+    assert (result, seen, jobs) == ("granted", [principal], ["write"])
     # A stale verification runs no follow-up for it: the full check fails and says why.
     store.regenerate_secret(ROBOT)
     seen.clear()
@@ -230,3 +236,22 @@ async def test_a_cold_check_runs_the_follow_up_after_bcrypt(checker, robot, bcry
     principal, result = await checker.authenticate_then(ROBOT, robot.secret, lambda p: p.username)
     assert (result, len(bcrypt_runs)) == (ROBOT, 1)
     assert await checker.authenticate_then(ROBOT, robot.secret, None) == (principal, None)
+
+
+async def test_a_cold_check_writes_nothing_on_the_bcrypt_thread(checker, store, robot, monkeypatch):
+    """bcrypt threads run at low priority: one descheduled while it held the write lock would
+    stall every writer, and every token waits for the writer. The use is recorded after."""
+    writers = []
+    real = store._brief_write
+
+    def recording(what, write):
+        writers.append(threading.current_thread().name)
+        return real(what, write)
+
+    monkeypatch.setattr(store, "_brief_write", recording)
+    store.db.execute("UPDATE robot_secrets SET selector = NULL WHERE id = ?", [robot.secret_id])
+    principal, _ = await checker.authenticate_then(ROBOT, robot.secret, lambda p: None)
+    assert writers and not any(name.startswith("bcrypt") for name in writers)
+    row = store.db.execute("SELECT selector, last_used FROM robot_secrets WHERE id = ?", [robot.secret_id]).fetchone()
+    assert row == (hashing.selector(robot.secret), store.clock())
+    assert store.get_robot(ROBOT).last_accessed == store.clock()
