@@ -42,7 +42,7 @@ async def get_token(request: web.Request) -> web.Response:
     try:
         scopes = parse_scopes(query.getall("scope", []))
     except ScopeError as exc:
-        raise bad_request(str(exc)) from None
+        raise TokenError(400, exc.code, str(exc)) from None
     principal, access = await _principal_and_access(request, query.get("account"), scopes)
     if not principal.is_robot and not scopes:
         raise TokenError(401, "UNAUTHORIZED", "authentication required", LOGIN_REQUIRED_DETAILS, config.realm)
