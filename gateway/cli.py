@@ -6,7 +6,6 @@ and ``registry-config`` print JSON. Errors print one line on stderr and exit wit
 
 import argparse
 import json
-import logging
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from tokenstore.secret_lifecycle import LifetimeInvalid
 from . import keys
 from .config import SETTINGS, Config, ConfigError
 from .lifetimes import parse_cli_expiry, parse_duration
+from .log_escape import configure_logging
 from .presenters import namespace_json, permission_json, quay_date, repository_json, robot_json, secrets_json
 
 EXIT_ERROR = 1
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(sys.stderr)
     try:
         config = Config.load({setting.name: getattr(args, setting.name) for setting in SETTINGS})
         return args.handler(config, args) or 0
