@@ -32,6 +32,8 @@ import jwt
 
 from tokenstore.federation import Federation, is_loopback_host
 
+from .text_input import has_bad_text
+
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
@@ -79,6 +81,8 @@ def unverified_claims(token: str) -> dict:
         ) from None
     if not isinstance(claims.get("iss"), str) or not claims["iss"]:
         raise TokenRejected("the token has no iss (issuer) claim")
+    if has_bad_text(claims["iss"]):
+        raise TokenRejected("the token's iss (issuer) claim holds a NUL or a lone surrogate: it is not an issuer URL")
     return claims
 
 
