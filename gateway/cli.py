@@ -5,6 +5,7 @@ and ``registry-config`` print JSON. Errors print one line on stderr and exit wit
 """
 
 import argparse
+import asyncio
 import json
 import sqlite3
 import sys
@@ -17,6 +18,7 @@ from tokenstore.secret_lifecycle import LifetimeInvalid
 
 from . import keys
 from .config import SETTINGS, Config, ConfigError
+from .issuer_policy import check_federation_issuers
 from .lifetimes import parse_cli_expiry, parse_duration
 from .log_escape import configure_logging
 from .presenters import namespace_json, permission_json, quay_date, repository_json, robot_json, secrets_json
@@ -274,6 +276,7 @@ def cmd_robot_federation(config, args):
             settings = json.loads(args.set)
         except ValueError:
             raise FederationInvalid("--set: not valid JSON") from None
+        asyncio.run(check_federation_issuers(settings, allow_private=config.allow_private_issuers))
         federations = store.set_federations(args.robot, settings)
         namespace, shortname = args.robot.split("+", 1)
         _audit(store, "create_robot_federation", namespace, robot=shortname, config=[f.as_dict() for f in federations])

@@ -68,6 +68,15 @@ def _algorithm(text: str) -> str:
     return value
 
 
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "yes", "1", "on"):
+        return True
+    if value in ("false", "no", "0", "off", ""):
+        return False
+    raise ValueError(f"must be true or false, got {text!r}")
+
+
 def _networks(text: str) -> frozenset:
     # A frozenset keeps its hash: the per-request check of the peer looks it up in a cache.
     try:
@@ -101,6 +110,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds between garbage collections inside `regauth serve` (0 turns the schedule off)"),
     Setting("audit_retention", "--audit-retention", "REGAUTH_AUDIT_RETENTION", "90", _int_between(0, 36500),
             "days an audit log row is kept before the collector removes it (0 keeps every row)"),
+    Setting("allow_private_issuers", "--allow-private-issuers", "REGAUTH_ALLOW_PRIVATE_ISSUERS", "false", _boolean,
+            "let federation issuers use plain http (loopback only) and private or loopback addresses (tests, labs)"),
 )
 
 
@@ -118,6 +129,7 @@ class Config:
     workers: int = 1
     gc_interval: int = 3600
     audit_retention: int = 90
+    allow_private_issuers: bool = False
 
     @property
     def audit_retention_seconds(self) -> float | None:
