@@ -121,3 +121,12 @@ async def test_what_clients_send_is_still_answered_with_a_token(client, store, s
     response = await client.get("/token", params={"service": SERVICE, "scope": scope},
                                 headers={"Authorization": f"Basic {basic}"})
     assert response.status == 200, await response.text()
+
+
+@pytest.mark.parametrize("path", ["/token", "/oauth2/federation/robot/token"])
+async def test_a_nul_in_the_basic_user_name_is_a_400(client, path):
+    header = "Basic " + base64.b64encode(b"acme\x00+ci:secret").decode()
+    response = await client.get(path, params={"service": SERVICE}, headers={"Authorization": header})
+    assert response.status == 400
+    body = await response.json()
+    assert body["errors"][0]["code"] == "INVALID_REQUEST" and "user name" in body["details"]
