@@ -23,6 +23,7 @@ from .offload import Offload
 from .token_endpoint import get_token
 from .token_grants import post_token
 from .registry_events import add_route as add_registry_events_route
+from .text_guard import text_guard_middleware
 from .ui import add_routes as add_ui_routes
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def create_app(config, *, store: Store | None = None) -> web.Application:
     The store, signing key and thread pools are opened at startup and closed at cleanup. A
     ``store`` may be passed in (tests use one with an injected clock).
     """
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[error_middleware, text_guard_middleware], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
     no_store.install(app)
     app.middlewares.append(untrusted_forwarder_warning(config.trusted_proxies))

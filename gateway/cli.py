@@ -5,8 +5,8 @@ and ``registry-config`` print JSON. Errors print one line on stderr and exit wit
 """
 
 import argparse
+import asyncio
 import json
-import logging
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -19,7 +19,9 @@ from tokenstore.secret_lifecycle import LifetimeInvalid
 
 from . import events_token, keys
 from .config import SETTINGS, Config, ConfigError
+from .issuer_policy import check_federation_issuers
 from .lifetimes import parse_cli_expiry, parse_duration
+from .log_escape import configure_logging
 from .presenters import namespace_json, permission_json, quay_date, repository_json, robot_json, secrets_json
 
 EXIT_ERROR = 1
@@ -137,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(sys.stderr)
     try:
         config = Config.load({setting.name: getattr(args, setting.name) for setting in SETTINGS})
         return args.handler(config, args) or 0
@@ -312,6 +314,7 @@ def cmd_robot_federation(config, args):
             settings = json.loads(args.set)
         except ValueError:
             raise FederationInvalid("--set: not valid JSON") from None
+        asyncio.run(check_federation_issuers(settings, allow_private=config.allow_private_issuers))
         federations = store.set_federations(args.robot, settings)
         namespace, shortname = args.robot.split("+", 1)
         _audit(store, "create_robot_federation", namespace, robot=shortname, config=[f.as_dict() for f in federations])

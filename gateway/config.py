@@ -114,6 +114,8 @@ SETTINGS: tuple[Setting, ...] = (
             "days an audit log row is kept before the collector removes it (0 keeps every row)"),
     Setting("skip_integrity_check", "--skip-integrity-check", "REGAUTH_SKIP_INTEGRITY_CHECK", "no", _yes_no,
             "start `regauth serve` even when the database fails SQLite's quick_check (for recovery)", switch=True),
+    Setting("allow_private_issuers", "--allow-private-issuers", "REGAUTH_ALLOW_PRIVATE_ISSUERS", "false", _yes_no,
+            "let federation issuers use plain http (loopback only) and private or loopback addresses (tests, labs)"),
 )
 
 
@@ -132,6 +134,7 @@ class Config:
     gc_interval: int = 3600
     audit_retention: int = 90
     skip_integrity_check: bool = False
+    allow_private_issuers: bool = False
 
     @property
     def audit_retention_seconds(self) -> float | None:

@@ -42,7 +42,8 @@ async def open_verifier(app: web.Application):
     """
     async with aiohttp.ClientSession(trust_env=True, raise_for_status=False) as session:
         clock = app[STORE].clock
-        app[OIDC] = OIDCVerifier(KeyCache(session, clock=clock), clock=clock)
+        keys = KeyCache(session, clock=clock, allow_private=app[CONFIG].allow_private_issuers)
+        app[OIDC] = OIDCVerifier(keys, clock=clock)
         yield
 
 

@@ -13,7 +13,9 @@ Only RS256 and ES256 are accepted (never ``none``, never an HMAC: the keys are p
 settings is the caller's job (see ``match_federation``).
 
 Every refusal raises an ``ExternalTokenError`` whose message is safe to show the caller: it
-never contains the token, and never the body of what an issuer answered.
+never contains the token, and never what an issuer answered or how a fetch failed (that
+would tell a caller whether a port answers): the log has the detail. Issuers and key sets
+are fetched only from where ``gateway.issuer_policy`` allows.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ import aiohttp
 import jwt
 
 from tokenstore.federation import Federation, is_loopback_host
+
+from .issuer_policy import IssuerRefused, check_issuer_url
+from .text_input import has_bad_text
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,8 @@ def unverified_claims(token: str) -> dict:
         ) from None
     if not isinstance(claims.get("iss"), str) or not claims["iss"]:
         raise TokenRejected("the token has no iss (issuer) claim")
+    if has_bad_text(claims["iss"]):
+        raise TokenRejected("the token's iss (issuer) claim holds a NUL or a lone surrogate: it is not an issuer URL")
     return claims
 
 
@@ -98,8 +105,10 @@ class KeyCache:
     def __init__(
         self, session: aiohttp.ClientSession, *, clock: Callable[[], float] = time.time,
         ttl: float = KEYS_TTL, refetch_interval: float = REFETCH_INTERVAL, failure_backoff: float = FAILURE_BACKOFF,
+        allow_private: bool = False,
     ):
         self._session = session
+        self._allow_private = allow_private
         self._clock = clock
         self._ttl = ttl
         self._refetch_interval = refetch_interval
@@ -123,7 +132,7 @@ class KeyCache:
             if may_refetch:
                 await self._refresh(issuer, entry, stale)
             if entry.fetched_at is None:
-                raise KeysUnavailable(entry.failure or f"the keys of {shown(issuer)} could not be fetched")
+                raise KeysUnavailable(entry.failure or _could_not_fetch(issuer))
             candidates = entry.keys.get(kid)
         if not candidates:
             if kid is None:
@@ -158,10 +167,10 @@ class KeyCache:
                 keys = await self._fetch_keys(issuer)
             except KeysUnavailable as exc:
                 log.warning("fetching the keys of issuer %s failed: %s", shown(issuer), exc)
-                entry.failed_at, entry.failure = self._clock(), str(exc)
+                entry.failed_at, entry.failure = self._clock(), _could_not_fetch(issuer)
                 if stale:
                     entry.keys, entry.fetched_at = {}, None
-                    raise
+                    raise KeysUnavailable(entry.failure) from None
             else:
                 entry.keys, entry.fetched_at, entry.failed_at = keys, self._clock(), None
             finally:
@@ -193,7 +202,15 @@ class KeyCache:
         return by_kid
 
     async def _fetch_json(self, url: str, issuer: str) -> dict:
-        """GET ``url`` with a timeout, no redirects and a size cap; return its JSON object."""
+        """GET ``url`` with a timeout, no redirects and a size cap; return its JSON object.
+
+        Raises KeysUnavailable (its message for the log only) when the URL is not allowed,
+        the fetch fails or the answer is not a JSON object.
+        """
+        try:
+            await check_issuer_url(url, allow_private=self._allow_private)
+        except IssuerRefused as exc:
+            raise KeysUnavailable(f"{shown(url)} is not fetched: {exc}") from None
         try:
             async with self._session.get(
                 url, timeout=FETCH_TIMEOUT, allow_redirects=False, headers={"Accept": "application/json"}
@@ -216,6 +233,11 @@ class KeyCache:
         if not isinstance(document, dict):
             raise KeysUnavailable(f"{shown(url)} did not answer a JSON object")
         return document
+
+
+def _could_not_fetch(issuer: str) -> str:
+    """Return the one refusal a caller sees for any failed fetch of an issuer's keys."""
+    return f"could not fetch the keys of issuer {shown(issuer)} (the server log has the reason)"
 
 
 def _fetchable(url: str, issuer: str) -> bool:

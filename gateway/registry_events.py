@@ -25,6 +25,7 @@ from tokenstore.registry_activity import EVENT_KINDS, RepositoryEvent
 from .appkeys import CONFIG, OFFLOAD, SIGNING_KEY, STORE
 from .errors import TokenError, bad_request
 from .events_token import EventsTokenFileInvalid, EventsTokenReader, EventsTokens
+from .text_input import TextInvalid, check_json_text
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,10 @@ async def receive_events(request: web.Request) -> web.Response:
         envelope = await request.json()
     except ValueError:
         raise bad_request("the body must be a JSON envelope of registry events") from None
+    try:
+        check_json_text(envelope)
+    except TextInvalid as exc:
+        raise bad_request(str(exc)) from None
     events = envelope.get("events") if isinstance(envelope, dict) else None
     if not isinstance(events, list):
         raise bad_request('the body must be an object with an "events" list')

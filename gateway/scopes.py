@@ -1,14 +1,18 @@
 """The token request's ``scope`` parameter (distribution token spec, "Token Scope").
 
-Grammar: ``type[(class)]:name:actions``. The name may itself hold ``host:port/`` and slashes,
-so the type runs to the first ':' and the actions follow the last ':'.
+Grammar: ``type[(class)]:name:actions``; the type runs to the first ':' and the actions
+follow the last ':'. A repository name must follow the distribution spec's name grammar (the
+registry strips the host before it asks, so ``host:port/`` never comes from a client), and
+every action must be one the registry knows: a scope that breaks either is refused with a 400
+naming it, rather than answered with a token that silently carries nothing.
 """
 
 import functools
 import re
 from dataclasses import dataclass
 
-from tokenstore import Resource
+from tokenstore import NameInvalid, Resource
+from tokenstore.names import check_distribution_name
 
 # Bounds that keep a hostile request cheap to refuse.
 MAX_SCOPES = 32
@@ -16,10 +20,24 @@ MAX_SCOPE_LENGTH = 512
 
 _TYPE_RE = re.compile(r"[a-z0-9]+(?:\([a-z0-9]+\))?")
 _ACTION_RE = re.compile(r"[a-z]+|\*")
+# The actions of distribution's registry/auth ("*" grants them all).
+KNOWN_ACTIONS = ("pull", "push", "delete", "*")
 
 
 class ScopeError(ValueError):
-    """Raised when a scope parameter is malformed; the message says which part and why."""
+    """Raised when a scope parameter is malformed; the message says which part and why.
+
+    ``code`` is the registry's error code for the reply: INVALID_REQUEST.
+    """
+
+    code = "INVALID_REQUEST"
+
+
+class ScopeNameInvalid(ScopeError):
+    """Raised when a repository scope's name breaks the distribution name grammar
+    (code NAME_INVALID, as the registry says it)."""
+
+    code = "NAME_INVALID"
 
 
 @dataclass(frozen=True)
@@ -49,8 +67,19 @@ def parse_scope(text: str) -> Scope:
     actions = tuple(dict.fromkeys(actions_text.split(",")))
     if not all(_ACTION_RE.fullmatch(action) for action in actions):
         raise ScopeError(f"malformed scope {text!r}: actions must be a comma-separated list such as pull,push")
+    unknown = [action for action in actions if action not in KNOWN_ACTIONS]
+    if unknown:
+        raise ScopeError(
+            f"scope {text!r}: unknown action {unknown[0]!r}: the registry knows {', '.join(KNOWN_ACTIONS)}"
+        )
     # The class ("repository(plugin)") does not change what may be done: authorize by type.
-    return Scope(Resource(type_.split("(")[0], name), actions)
+    resource_type = type_.split("(")[0]
+    if resource_type == "repository":
+        try:
+            check_distribution_name(name)
+        except NameInvalid as exc:
+            raise ScopeNameInvalid(f"scope {text!r}: {exc}") from None
+    return Scope(Resource(resource_type, name), actions)
 
 
 def parse_scopes(values: list[str]) -> list[Scope]:

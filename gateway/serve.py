@@ -24,6 +24,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from .app import create_app
 from .config import Config
+from .log_escape import escape_control
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,6 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         major, minor = request.version
         self.logger.info(
-            '%s "%s %s HTTP/%d.%d" %d %d %.6fs', request.remote, request.method, request.path_qs,
+            '%s "%s %s HTTP/%d.%d" %d %d %.6fs', request.remote, request.method, escape_control(request.path_qs),
             major, minor, response.status, response.body_length, time,
         )

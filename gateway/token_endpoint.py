@@ -45,7 +45,7 @@ async def get_token(request: web.Request) -> web.Response:
     try:
         scopes = parse_scopes(query.getall("scope", []))
     except ScopeError as exc:
-        raise bad_request(str(exc)) from None
+        raise TokenError(400, exc.code, str(exc)) from None
     header = request.headers.get("Authorization")
     if header is None:
         if not scopes:

@@ -20,6 +20,7 @@ from tokenstore import InvalidCredentials
 from .appkeys import CONFIG, OFFLOAD
 from .errors import TokenError, bad_request
 from .scopes import ScopeError, parse_scopes
+from .text_input import has_bad_text
 from .token_endpoint import check_service, login_and_issue, token_response
 from .token_issuance import Issuance
 
@@ -45,7 +46,7 @@ async def post_token(request: web.Request) -> web.Response:
     try:
         scopes = parse_scopes(form.getall("scope", []))
     except ScopeError as exc:
-        raise bad_request(str(exc)) from None
+        raise TokenError(400, exc.code, str(exc)) from None
     except UnicodeError:
         raise bad_request("scope must be text") from None
     grant_type = _field(form, "grant_type")
@@ -80,4 +81,6 @@ def _field(form, name: str) -> str | None:
     value = form.get(name)
     if value is not None and not isinstance(value, str):
         raise bad_request(f"{name} must be a plain form field")
+    if value is not None and has_bad_text(value):
+        raise bad_request(f"{name} must be text without NUL characters")
     return value

@@ -58,6 +58,25 @@ def parse_robot_name(username: str) -> RobotName:
     return RobotName(check_namespace(namespace), check_namespace(shortname, "robot shortname"))
 
 
+def check_distribution_name(name: str) -> str:
+    """Return ``name`` unchanged when it is a repository name by the distribution spec's
+    grammar: path components of lower-case letters and digits separated by '.', '_', '__'
+    or '-', joined by '/', at most 255 characters in all (no host, no namespace rule).
+
+    Raises NameInvalid saying which rule the name breaks.
+    """
+    if not isinstance(name, str) or not name:
+        raise NameInvalid("invalid repository name: it is empty")
+    if len(name) > _MAX_LEN:
+        raise NameInvalid(f"invalid repository name {_shown(name)}: longer than {_MAX_LEN} characters")
+    if not all(_REPO_COMPONENT_RE.fullmatch(part) for part in name.split("/")):
+        raise NameInvalid(
+            f"invalid repository name {_shown(name)}: each '/'-separated component is lower-case "
+            "letters and digits, separated by single '.', '_', '__' or '-' (no '..', no leading '.')"
+        )
+    return name
+
+
 def parse_repository_name(full_name: str) -> RepositoryName:
     """Split ``namespace/name[/more]`` into namespace and repository name.
 

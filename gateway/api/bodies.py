@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from ..text_input import TextInvalid, check_json_text
 from .errors import invalid_request
 
 _TRUE = ("true", "1", "yes", "on")
@@ -24,7 +25,8 @@ async def read_json(request: web.Request, *, optional: bool = False) -> object:
     """Return the request's JSON body (any content type: curl sends form types by default).
 
     An empty body gives None when ``optional``, else a 400. Raises 400 for bad UTF-8, bad
-    JSON, NaN/Infinity or nesting too deep to parse; 413 (from aiohttp) when too large.
+    JSON, NaN/Infinity, nesting too deep to parse, or a string holding a NUL or a lone
+    surrogate (naming its field); 413 (from aiohttp) when too large.
     """
     raw = await request.read()
     if not raw.strip():
@@ -32,9 +34,14 @@ async def read_json(request: web.Request, *, optional: bool = False) -> object:
             return None
         raise invalid_request("a JSON body is required")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise invalid_request("the body is not valid JSON") from None
+    try:
+        check_json_text(body)
+    except TextInvalid as exc:
+        raise invalid_request(str(exc)) from None
+    return body
 
 
 async def read_object(request: web.Request, *, optional: bool = False) -> dict:

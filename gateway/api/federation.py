@@ -15,7 +15,8 @@ in ``tokenstore.federation``.
 
 from aiohttp import web
 
-from ..appkeys import OFFLOAD, STORE
+from ..appkeys import CONFIG, OFFLOAD, STORE
+from ..issuer_policy import check_federation_issuers
 from .auth import robot_from_path
 from .bodies import read_json
 
@@ -31,10 +32,11 @@ async def set_federation(request: web.Request) -> web.Response:
     """``POST .../robots/{robot_shortname}/federation``: 200 with the new settings.
 
     400 for a malformed body (not a list, missing issuer or subject, an issuer that is not an
-    https URL, an unknown key, a duplicate), 404 when the robot does not exist.
+    https URL or not public, an unknown key, a duplicate), 404 when the robot does not exist.
     """
     caller, username = await robot_from_path(request)
     body = await read_json(request)
+    await check_federation_issuers(body, allow_private=request.app[CONFIG].allow_private_issuers)
     store = request.app[STORE]
 
     def replace():

@@ -26,14 +26,24 @@ _KIND_RE = re.compile(r"[a-z][a-z_]{0,63}")
 _DAY = timedelta(days=1)
 
 
+# The days a range may start or end on: the day after the last one must still be a date.
+_FIRST_DAY = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LAST_DAY = datetime(9998, 12, 31, tzinfo=timezone.utc)
+
+
 def _parse_day(text: str | None, name: str) -> datetime | None:
+    """Return the UTC midnight of the day ``text`` names, None when empty; raises 400 for
+    another format or a day outside 01/01/1970 to 12/31/9998."""
     if not text:
         return None
     for pattern in ("%m/%d/%Y", "%Y-%m-%d"):
         try:
-            return datetime.strptime(text.strip(), pattern).replace(tzinfo=timezone.utc)
+            day = datetime.strptime(text.strip(), pattern).replace(tzinfo=timezone.utc)
         except ValueError:
             continue
+        if not _FIRST_DAY <= day <= _LAST_DAY:
+            raise invalid_request(f"{name} must be a day from 01/01/1970 to 12/31/9998, written MM/DD/YYYY (UTC)")
+        return day
     raise invalid_request(f"{name} must be a date written MM/DD/YYYY (UTC)")
 
 

@@ -24,6 +24,7 @@ from ..api.auth import performer
 from ..api.views import robot_view
 from ..appkeys import CONFIG, OFFLOAD, STORE
 from ..secret_hashing import new_secret_hash
+from ..text_input import has_bad_text
 from .errors import UiError, not_found
 from .formatting import human_date, iso_date, login_commands, registry_host
 from .keys import USER
@@ -84,6 +85,8 @@ def _text(body: dict, name: str, *, max_length: int) -> str:
     if not isinstance(value, str):
         raise UiError(400, f"The {name} must be text.")
     value = value.strip()
+    if has_bad_text(value):
+        raise UiError(400, f"The {name} must be text without NUL characters or lone surrogates.")
     if len(value) > max_length:
         raise UiError(400, f"The {name} may be at most {max_length} characters long.")
     return value

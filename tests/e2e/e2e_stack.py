@@ -26,9 +26,10 @@ IMAGE_TAG = "v1"
 
 
 def regauth_settings(realm: str) -> tuple[str, ...]:
-    """The settings flags every regauth command of the tests gets."""
+    """The settings flags every regauth command of the tests gets (the test OIDC issuer
+    serves plain http on 127.0.0.1, which only allow_private_issuers permits)."""
     return ("--service", SERVICE, "--issuer", ISSUER, "--realm", realm,
-            "--bcrypt-cost", str(BCRYPT_COST))
+            "--bcrypt-cost", str(BCRYPT_COST), "--allow-private-issuers", "true")
 
 
 def regauth_env() -> dict[str, str | None]:

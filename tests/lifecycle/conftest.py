@@ -4,12 +4,24 @@ import base64
 
 import pytest
 
+from gateway import keys
+from gateway.config import Config
+from tests.conftest import make_config
 from tests.lifecycle.oidc_issuer import OIDCIssuer
 
 
 def basic(user: str, password: str) -> dict:
     """Return an Authorization header for Basic ``user:password``."""
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture
+def config(tmp_path) -> Config:
+    """The shared test config, with private issuers allowed: the test issuer is plain http
+    on 127.0.0.1, which regauth refuses without the operator's setting."""
+    config = make_config(tmp_path, allow_private_issuers="true")
+    keys.generate(config.key_path, config.certificate_path, config.signing_alg)
+    return config
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 tokens a CI job gets (GitHub Actions' claims).
 
 It serves ``/.well-known/openid-configuration`` and ``/jwks`` over plain http on 127.0.0.1
-(regauth allows http only for loopback issuers), counts what it was asked, and can rotate or
+(regauth allows that only with its allow_private_issuers setting, which these tests turn on), counts what it was asked, and can rotate or
 add keys while running. ``IssuerThread`` runs it in a thread for the end-to-end tests, whose
 regauth is a separate process.
 """

@@ -1,6 +1,8 @@
 """The issuer key cache on its own: what an issuer may answer, and what regauth makes of it.
 Every refusal is a KeysUnavailable or TokenRejected with a message, never another error."""
 
+import logging
+
 import aiohttp
 import pytest
 from aiohttp import web
@@ -34,9 +36,21 @@ async def serve(aiohttp_server, discovery=None, jwks=None):
 
 
 async def refused_with(cache, issuer, fragment):
-    with pytest.raises(KeysUnavailable) as caught:
-        await cache.key_for(issuer, "k1", "RS256")
-    assert fragment in str(caught.value)
+    """The caller learns only that the keys could not be fetched (not whether or what the
+    issuer answered); the reason, holding ``fragment`` (unless None), goes to the log."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("gateway.oidc")
+    logger.addHandler(handler)
+    try:
+        with pytest.raises(KeysUnavailable) as caught:
+            await cache.key_for(issuer, "k1", "RS256")
+    finally:
+        logger.removeHandler(handler)
+    assert str(caught.value) == f"could not fetch the keys of issuer {issuer} (the server log has the reason)"
+    if fragment is not None:
+        assert any(fragment in record.getMessage() for record in records), [r.getMessage() for r in records]
 
 
 @pytest.mark.parametrize("status", [404, 500, 302])
@@ -46,7 +60,7 @@ async def test_discovery_status(aiohttp_server, session, clock, status):
         return web.Response(status=status, headers=headers)
 
     issuer = await serve(aiohttp_server, discovery)
-    await refused_with(KeyCache(session, clock=clock), issuer, f"answered HTTP {status}")
+    await refused_with(KeyCache(session, allow_private=True, clock=clock), issuer, f"answered HTTP {status}")
 
 
 @pytest.mark.parametrize("body,fragment", [
@@ -58,7 +72,7 @@ async def test_discovery_not_json(aiohttp_server, session, clock, body, fragment
     async def discovery(request):
         return web.Response(body=body, content_type="application/json")
 
-    await refused_with(KeyCache(session, clock=clock), await serve(aiohttp_server, discovery), fragment)
+    await refused_with(KeyCache(session, allow_private=True, clock=clock), await serve(aiohttp_server, discovery), fragment)
 
 
 @pytest.mark.parametrize("jwks_uri", [None, 5, "https://", "ftp://127.0.0.1/jwks"])
@@ -69,7 +83,7 @@ async def test_bad_jwks_uri(aiohttp_server, session, clock, jwks_uri):
         return web.json_response({"issuer": state["url"], "jwks_uri": jwks_uri})
 
     state["url"] = await serve(aiohttp_server, discovery)
-    await refused_with(KeyCache(session, clock=clock), state["url"], "no usable https jwks_uri")
+    await refused_with(KeyCache(session, allow_private=True, clock=clock), state["url"], "no usable https jwks_uri")
 
 
 @pytest.mark.parametrize("jwks,fragment", [
@@ -80,7 +94,7 @@ async def test_bad_key_sets(aiohttp_server, session, clock, jwks, fragment):
     async def handler(request):
         return web.json_response(jwks)
 
-    await refused_with(KeyCache(session, clock=clock), await serve(aiohttp_server, jwks=handler), fragment)
+    await refused_with(KeyCache(session, allow_private=True, clock=clock), await serve(aiohttp_server, jwks=handler), fragment)
 
 
 async def test_streamed_oversized_key_set(aiohttp_server, session, clock):
@@ -92,7 +106,7 @@ async def test_streamed_oversized_key_set(aiohttp_server, session, clock):
         await response.write_eof()
         return response
 
-    await refused_with(KeyCache(session, clock=clock), await serve(aiohttp_server, jwks=handler), "more than")
+    await refused_with(KeyCache(session, allow_private=True, clock=clock), await serve(aiohttp_server, jwks=handler), "more than")
 
 
 async def test_unusable_keys_are_skipped(aiohttp_server, session, clock):
@@ -112,7 +126,7 @@ async def test_unusable_keys_are_skipped(aiohttp_server, session, clock):
         return web.json_response({"keys": keys})
 
     issuer = await serve(aiohttp_server, jwks=handler)
-    cache = KeyCache(session, clock=clock)
+    cache = KeyCache(session, allow_private=True, clock=clock)
     assert (await cache.key_for(issuer, "k1", "RS256")).key_id == "k1"
     for kid, fragment in [("hmac", "not among"), ("enc", "not among"), ("weak", "no RS256 key"),
                           ("ec-as-rsa", "no RS256 key"), ("broken", "no RS256 key")]:
@@ -131,9 +145,10 @@ async def test_failures_back_off(aiohttp_server, session, clock):
         return web.Response(status=503)
 
     issuer = await serve(aiohttp_server, discovery)
-    cache = KeyCache(session, clock=clock)
-    for _ in range(3):
-        await refused_with(cache, issuer, "HTTP 503")
+    cache = KeyCache(session, allow_private=True, clock=clock)
+    await refused_with(cache, issuer, "HTTP 503")
+    for _ in range(2):  # answered from the failure: nothing fetched, nothing logged again
+        await refused_with(cache, issuer, None)
     assert len(calls) == 1
     clock.advance(FAILURE_BACKOFF)
     await refused_with(cache, issuer, "HTTP 503")
@@ -144,7 +159,7 @@ async def test_a_failed_refetch_keeps_the_known_keys(aiohttp_server, session, cl
     oidc = OIDCIssuer()
     server = await aiohttp_server(oidc.app())
     oidc.url = f"http://127.0.0.1:{server.port}"
-    cache = KeyCache(session, clock=clock, refetch_interval=0)
+    cache = KeyCache(session, allow_private=True, clock=clock, refetch_interval=0)
     known = oidc.keys[0]
     assert (await cache.key_for(oidc.url, known.kid, known.alg)).key_id == known.kid
     oidc.discovery_issuer = "http://elsewhere.example"  # the issuer now answers nonsense
@@ -157,7 +172,7 @@ async def test_token_without_kid_uses_a_single_key(aiohttp_server, session, cloc
     oidc = OIDCIssuer(keys=[SigningKey.generate("ES256")])
     server = await aiohttp_server(oidc.app())
     oidc.url = f"http://127.0.0.1:{server.port}"
-    cache = KeyCache(session, clock=clock)
+    cache = KeyCache(session, allow_private=True, clock=clock)
     assert (await cache.key_for(oidc.url, None, "ES256")).key_id == oidc.keys[0].kid
 
 
@@ -166,7 +181,7 @@ async def test_token_without_kid_and_several_keys(aiohttp_server, session, clock
     server = await aiohttp_server(oidc.app())
     oidc.url = f"http://127.0.0.1:{server.port}"
     with pytest.raises(TokenRejected) as caught:
-        await KeyCache(session, clock=clock).key_for(oidc.url, None, "RS256")
+        await KeyCache(session, allow_private=True, clock=clock).key_for(oidc.url, None, "RS256")
     assert "no kid" in str(caught.value)
 
 

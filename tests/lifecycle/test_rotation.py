@@ -246,7 +246,8 @@ def run(capsys, *argv):
 
 @pytest.fixture
 def cli_dir(tmp_path, capsys):
-    d = ["--data-dir", str(tmp_path / "data"), "--bcrypt-cost", "4"]
+    # Issuers are not resolved here (no DNS in the tests): the setting lets any through.
+    d = ["--data-dir", str(tmp_path / "data"), "--bcrypt-cost", "4", "--allow-private-issuers", "true"]
     assert run(capsys, "init", *d)[0] == 0
     assert run(capsys, "org", "create", "acme", *d)[0] == 0
     return d
@@ -304,6 +305,16 @@ def test_cli_federation(capsys, cli_dir):
     assert json.loads(run(capsys, "robot", "federation", "acme+ci", *cli_dir)[1]) == setting
     assert json.loads(run(capsys, "robot", "show", "acme+ci", *cli_dir)[1])["federation"] == setting
     assert json.loads(run(capsys, "robot", "federation", "acme+ci", "--clear", *cli_dir)[1]) == []
+
+
+@pytest.mark.parametrize("issuer", ["http://127.0.0.1:8000", "https://10.0.0.5"])
+def test_cli_refuses_a_private_issuer_without_the_setting(capsys, cli_dir, issuer):
+    strict = [arg for arg in cli_dir if arg not in ("--allow-private-issuers", "true")]
+    run(capsys, "robot", "create", "acme+ci", *strict)
+    setting = [{"issuer": issuer, "subject": "x"}]
+    status, _, err = run(capsys, "robot", "federation", "acme+ci", "--set", json.dumps(setting), *strict)
+    assert status == 1 and "entry 0: issuer" in err
+    assert json.loads(run(capsys, "robot", "federation", "acme+ci", *strict)[1]) == []
 
 
 def test_cli_federation_changes_are_audited(capsys, cli_dir, tmp_path):

@@ -1,8 +1,8 @@
-"""The scope grammar: type[(class)]:name:actions, names with host:port and slashes."""
+"""The scope grammar: type[(class)]:name:actions, with distribution's repository name rule."""
 
 import pytest
 
-from gateway.scopes import MAX_SCOPES, Scope, ScopeError, parse_scope, parse_scopes
+from gateway.scopes import MAX_SCOPES, Scope, ScopeError, ScopeNameInvalid, parse_scope, parse_scopes
 from tokenstore import Resource
 
 
@@ -12,8 +12,10 @@ from tokenstore import Resource
         ("repository:myorg/app:pull", Scope(Resource("repository", "myorg/app"), ("pull",))),
         ("repository:myorg/app:pull,push", Scope(Resource("repository", "myorg/app"), ("pull", "push"))),
         ("repository:myorg/team/app:push,pull", Scope(Resource("repository", "myorg/team/app"), ("push", "pull"))),
-        ("repository:localhost:5000/myorg/app:pull", Scope(Resource("repository", "localhost:5000/myorg/app"), ("pull",))),
-        ("repository:127.0.0.1:8080/a/b/c:*", Scope(Resource("repository", "127.0.0.1:8080/a/b/c"), ("*",))),
+        ("repository:a/b/c:*", Scope(Resource("repository", "a/b/c"), ("*",))),
+        ("repository:alpine:pull", Scope(Resource("repository", "alpine"), ("pull",))),
+        ("repository:my-org/app__x.y:pull", Scope(Resource("repository", "my-org/app__x.y"), ("pull",))),
+        ("repository:a/" + "b" * 253 + ":pull", Scope(Resource("repository", "a/" + "b" * 253), ("pull",))),
         ("repository:myorg/app:delete", Scope(Resource("repository", "myorg/app"), ("delete",))),
         ("registry:catalog:*", Scope(Resource("registry", "catalog"), ("*",))),
         ("repository(plugin):myorg/app:pull", Scope(Resource("repository", "myorg/app"), ("pull",))),
@@ -84,3 +86,31 @@ def test_a_malformed_scope_is_refused_every_time():
 
 def test_remembered_scopes_are_bounded():
     assert parse_scope.cache_info().maxsize is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("repository:myorg/..:pull", "component"),
+        ("repository:myorg/../app:pull", "component"),
+        ("repository:myorg/.x:pull", "component"),
+        ("repository:myorg/App:pull", "component"),
+        ("repository:myorg//app:pull", "component"),
+        ("repository:myorg/app/:pull", "component"),
+        ("repository:localhost:5000/myorg/app:pull", "component"),
+        ("repository:a/" + "b" * 254 + ":pull", "longer than 255"),
+        ("repository(plugin):x/.y:pull", "component"),
+    ],
+)
+def test_names_outside_the_distribution_grammar_are_refused(text, problem):
+    with pytest.raises(ScopeNameInvalid, match=problem) as raised:
+        parse_scope(text)
+    assert raised.value.code == "NAME_INVALID"
+    assert repr(text)[:40] in str(raised.value)
+
+
+@pytest.mark.parametrize("text", ["repository:myorg/app:pull,blah", "repository:myorg/app:pul", "registry:catalog:list"])
+def test_unknown_actions_are_refused(text):
+    with pytest.raises(ScopeError, match="unknown action") as raised:
+        parse_scope(text)
+    assert raised.value.code == "INVALID_REQUEST"
