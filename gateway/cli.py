@@ -7,6 +7,7 @@ and ``registry-config`` print JSON. Errors print one line on stderr and exit wit
 import argparse
 import asyncio
 import json
+import logging
 import sqlite3
 import sys
 from collections.abc import Callable

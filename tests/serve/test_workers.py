@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import FAST_BCRYPT_COST, ISSUER, SERVICE
+from tests.conftest import FAST_BCRYPT_COST, SERVICE
 from tests.serve.serving import REPO_ROOT, init_data_dir
 from gateway.serve import RESTART_LIMIT
 from tokenstore import Store
