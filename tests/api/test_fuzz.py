@@ -28,9 +28,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gateway import keys
+from gateway import events_token, keys
 from gateway.app import create_app
-from gateway.registry_events import events_token
+from gateway.appkeys import CONFIG, SIGNING_KEY
 from tests.api.conftest import PASSWORD, QUAY_ERROR_KEYS
 from tests.conftest import FAST_BCRYPT_COST, SERVICE, make_config
 from tokenstore import AlreadyExists, Store
@@ -126,7 +126,8 @@ class World:
         self.started = time.monotonic()
         self.loop = asyncio.new_event_loop()
         self.client = self.loop.run_until_complete(self._open())
-        self.events_token = events_token(self.client.app)
+        app = self.client.app
+        self.events_token = events_token.load(app[CONFIG].data_dir, app[SIGNING_KEY]).current
         self.csrf = self.loop.run_until_complete(self.sign_in())
 
     def reseed(self) -> None:
