@@ -7,7 +7,7 @@ from aiohttp import web
 from tokenstore import Store
 
 from . import keys
-from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
+from .appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, SIGNING_KEY, STORE
 from .credential_cache import CredentialChecker
 from .errors import error_middleware
 from .federation_exchange import exchange as federation_exchange
@@ -15,6 +15,7 @@ from .federation_exchange import open_verifier
 from .api.routes import add_routes as add_api_routes
 from .api.federation import add_routes as add_federation_routes
 from .gc_schedule import gc_schedule
+from .login_throttle import LoginThrottle
 from .offload import Offload
 from .token_endpoint import get_token
 from .token_grants import post_token
@@ -59,6 +60,9 @@ def _resources(given_store: Store | None):
         app[STORE] = store
         app[OFFLOAD] = offload
         app[CREDENTIALS] = CredentialChecker(store, offload)
+        app[LOGIN_THROTTLE] = LoginThrottle(
+            config.login_failures_per_address, config.login_failures_per_robot, config.max_pending_bcrypt,
+        )
         yield
         offload.close()
         if given_store is None:

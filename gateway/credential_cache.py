@@ -63,14 +63,17 @@ class CredentialChecker:
         return principal
 
     async def authenticate_then(
-        self, username: str, secret: str, then: Callable[[Principal], T] | None,
+        self, username: str, secret: str, then: Callable[[Principal], T] | None, *,
+        before_cold: Callable[[int], None] | None = None,
     ) -> tuple[Principal, T | None]:
         """Authenticate like ``authenticate``, then run ``then(principal)`` on a database
         thread; returns the Principal and what ``then`` returned (None without ``then``).
 
         On a cache hit the confirming query and ``then`` run in one database job: a warm
-        token request makes one trip to the database threads, not two. Raises
-        tokenstore.InvalidCredentials, or what ``then`` raised.
+        token request makes one trip to the database threads, not two. Before a new bcrypt
+        check starts, ``before_cold`` is called with the number of checks already pending
+        (queued or running); what it raises refuses the request without the check. Raises
+        tokenstore.InvalidCredentials, or what ``then`` or ``before_cold`` raised.
         """
         digest = self._digest(username, secret)
         entry = self._verified.get(digest)
@@ -86,6 +89,8 @@ class CredentialChecker:
                 del self._verified[digest]
         check = self._in_flight.get(digest)
         if check is None:
+            if before_cold is not None:
+                before_cold(len(self._in_flight))
             # A task of its own: a caller that goes away does not cancel the check for the others.
             check = asyncio.ensure_future(self._check(digest, username, secret))
             check.add_done_callback(_retrieve)

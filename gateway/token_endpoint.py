@@ -18,9 +18,10 @@ from aiohttp import web
 from tokenstore import ANONYMOUS, InvalidCredentials, Principal, Store
 from tokenstore.federation import is_federated_credential
 
-from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
+from .appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, SIGNING_KEY, STORE
 from .basic_auth import parse_basic
 from .errors import TokenError, bad_request
+from .forwarded import client_address
 from .scopes import Scope, ScopeError, parse_scopes
 from .tokens import Access, MintedToken, mint
 from .token_audit import record_login_failure, record_token_issued
@@ -152,16 +153,25 @@ async def login_and_grant(
     The password is the robot's secret or a keyless credential from
     ``/oauth2/federation/robot/token`` (told apart by its prefix; checked by one lookup, no
     bcrypt). A warm secret is confirmed and authorized in one database job. Raises a 401
-    TokenError when they do not authenticate.
+    TokenError when they do not authenticate; a 429 or 503 TokenError when the secret would
+    need a bcrypt check that the login throttle refuses (``gateway.login_throttle``).
     """
     app = request.app
+    throttle = app[LOGIN_THROTTLE]
+    address = client_address(request, app[CONFIG].trusted_proxies)
     authorize = None if scopes is None else _authorizer(app[STORE], scopes)
+    keyless = is_federated_credential(password)
     try:
-        if is_federated_credential(password):
+        if keyless:
+            throttle.admit_address(address)
             principal = await app[OFFLOAD].database(app[STORE].authenticate_federated, username, password)
             return principal, (None if authorize is None else await app[OFFLOAD].database(authorize, principal))
-        return await app[CREDENTIALS].authenticate_then(username, password, authorize)
+        return await app[CREDENTIALS].authenticate_then(
+            username, password, authorize,
+            before_cold=lambda pending: throttle.admit_check(address, username, pending),
+        )
     except InvalidCredentials as exc:
+        throttle.failed(address, None if keyless else username)
         await record_login_failure(request, username, exc.reason)
         raise _login_refused(request, username, exc) from None
 

@@ -248,6 +248,17 @@ def _registry_events(db: Database) -> None:
     db.execute("CREATE INDEX registry_events_seen_received ON registry_events_seen(received)")
 
 
+@migrations(name="0009_audit_refusal_counts")
+def _audit_refusal_counts(db: Database) -> None:
+    """Refused attempts are counted in one row per (kind, performer, address, reason) and
+    interval (``tokenstore.audit``): the key that finds that row, indexed only where set."""
+    db.execute("ALTER TABLE audit_log ADD COLUMN aggregate_key TEXT")
+    db.execute(
+        "CREATE INDEX audit_log_aggregate ON audit_log(namespace_id, aggregate_key, created)"
+        " WHERE aggregate_key IS NOT NULL"
+    )
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)

@@ -1,0 +1,117 @@
+"""Guessing costs the guesser: limits on the secret checks that robot logins may cause.
+
+Failed logins are counted per client address (an IPv6 address by its /64) and per robot
+name, in a moving window held by ``limits`` in this process's memory. A login whose secret
+would need a bcrypt check (not a verified credential the cache already holds) from an
+address or for a name over its limit is answered 429 with Retry-After, without the check;
+verified credentials are never throttled, so other robots, and the same CI with its right
+secret, keep logging in. Refused keyless credentials count against their address too.
+The checks pending at once are bounded as well: beyond the bound, 503 without queueing.
+
+Everything here is per worker process and shared with nothing: with N workers, an address
+or a name gets up to N times each limit.
+"""
+
+import ipaddress
+import math
+import time
+
+from limits import RateLimitItem
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from .errors import TokenError
+
+# Retry-After of the 503 for a full queue: at bcrypt cost 12 (a quarter second a check) two
+# cores clear 32 pending checks in about four seconds; half that is a fair first retry.
+QUEUE_FULL_RETRY_AFTER = 2
+# Only the start of a name is counted: it bounds what a key costs in memory, and a real
+# robot name (at most 511 characters) is told apart well before that.
+_MAX_KEY_TEXT = 256
+# How much of a name a refusal echoes back.
+_SHOWN_NAME = 80
+_IPV6_PREFIX = 64
+
+
+class LoginThrottle:
+    """Counts failed logins and refuses the secret checks of addresses and names over their
+    limits (429), and checks beyond ``max_pending`` (503)."""
+
+    def __init__(self, per_address: RateLimitItem, per_robot: RateLimitItem, max_pending: int):
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._per_address = per_address
+        self._per_robot = per_robot
+        self._max_pending = max_pending
+
+    def admit_check(self, address: str | None, username: str, pending: int) -> None:
+        """Allow a bcrypt check of ``username``'s secret for a client at ``address`` while
+        ``pending`` checks are queued or running; returns None.
+
+        Raises a 429 TokenError (with Retry-After) when the address or the name is over its
+        limit of failures, a 503 TokenError (with Retry-After) when ``pending`` has reached
+        the bound.
+        """
+        self.admit_address(address)
+        name = username[:_MAX_KEY_TEXT]
+        if not self._limiter.test(self._per_robot, "robot", name):
+            wait = self._wait(self._per_robot, "robot", name)
+            shown = name if len(name) <= _SHOWN_NAME else name[:_SHOWN_NAME] + "..."
+            raise _too_many(
+                f"too many failed logins for {shown} ({_rate(self._per_robot)}): try again in {wait}"
+                " seconds with its current secret; a regenerated secret replaces the old one", wait,
+            )
+        if pending >= self._max_pending:
+            raise TokenError(
+                503, "UNAVAILABLE", "too many logins waiting for their secret check",
+                f"too many logins are waiting for their secret check: try again in {QUEUE_FULL_RETRY_AFTER} seconds",
+                retry_after=QUEUE_FULL_RETRY_AFTER,
+            )
+
+    def admit_address(self, address: str | None) -> None:
+        """Allow a credential check for a client at ``address``; returns None, raises a 429
+        TokenError (with Retry-After) when the address is over its limit of failures."""
+        key = _address_key(address)
+        if not self._limiter.test(self._per_address, "address", key):
+            wait = self._wait(self._per_address, "address", key)
+            raise _too_many(
+                f"too many failed logins from {address or 'your address'} ({_rate(self._per_address)}):"
+                f" try again in {wait} seconds, with a robot's full name (namespace+shortname) and its current secret",
+                wait,
+            )
+
+    def failed(self, address: str | None, username: str | None) -> None:
+        """Count a refused credential from ``address``, and against ``username`` unless it
+        is None (a refused keyless credential counts against its address only)."""
+        self._limiter.hit(self._per_address, "address", _address_key(address))
+        if username is not None:
+            self._limiter.hit(self._per_robot, "robot", username[:_MAX_KEY_TEXT])
+
+    def _wait(self, rate: RateLimitItem, *key: str) -> int:
+        """Return the whole seconds until the oldest failure counted under ``key`` leaves the window."""
+        reset, _ = self._limiter.get_window_stats(rate, *key)
+        return max(1, math.ceil(reset - time.time()))
+
+
+def _too_many(details: str, wait: int) -> TokenError:
+    return TokenError(429, "TOOMANYREQUESTS", "too many failed logins", details, retry_after=wait)
+
+
+def _rate(rate: RateLimitItem) -> str:
+    """Return ``rate`` in words: "10 in 1 minute"."""
+    return f"{rate.amount} in {rate.multiples} {rate.GRANULARITY.name}{'s' if rate.multiples != 1 else ''}"
+
+
+def _address_key(address: str | None) -> str:
+    """Return what failures from ``address`` are counted under: the address, or for IPv6 its
+    /64 (one machine commonly holds a whole /64)."""
+    if address is None:
+        return "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:_MAX_KEY_TEXT]
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{parsed}/{_IPV6_PREFIX}", strict=False))
