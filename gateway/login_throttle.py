@@ -15,6 +15,7 @@ or a name gets up to N times each limit.
 import ipaddress
 import math
 import time
+from collections import Counter
 
 from limits import RateLimitItem
 from limits.storage import MemoryStorage
@@ -35,49 +36,59 @@ _IPV6_PREFIX = 64
 
 class LoginThrottle:
     """Counts failed logins and refuses the secret checks of addresses and names over their
-    limits (429), and checks beyond ``max_pending`` (503)."""
+    limits (429), and checks beyond ``max_pending`` (503).
+
+    A check still running counts against its address and name as if it will fail: a guesser
+    with many connections gets no more checks at once than the limit, instead of the limit
+    plus one per connection before the first failures are counted.
+    """
 
     def __init__(self, per_address: RateLimitItem, per_robot: RateLimitItem, max_pending: int):
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._per_address = per_address
         self._per_robot = per_robot
         self._max_pending = max_pending
+        # Checks admitted and not yet done, per key; a key leaves when its count is 0.
+        self._checking: Counter[tuple[str, str]] = Counter()
 
-    def admit_check(self, address: str | None, username: str, pending: int) -> None:
+    def admit_check(self, address: str | None, username: str, pending: int) -> tuple[tuple[str, str], ...]:
         """Allow a bcrypt check of ``username``'s secret for a client at ``address`` while
-        ``pending`` checks are queued or running; returns None.
+        ``pending`` checks are queued or running; returns the keys it is counted under, to
+        hand to ``check_done`` when it ends.
 
-        Raises a 429 TokenError (with Retry-After) when the address or the name is over its
-        limit of failures, a 503 TokenError (with Retry-After) when ``pending`` has reached
-        the bound.
+        Raises a 429 TokenError (with Retry-After) when the address or the name is at its
+        limit of failures (checks running included), a 503 TokenError (with Retry-After)
+        when ``pending`` has reached the bound.
         """
-        self.admit_address(address)
-        name = username[:_MAX_KEY_TEXT]
-        if not self._limiter.test(self._per_robot, "robot", name):
-            wait = self._wait(self._per_robot, "robot", name)
-            shown = name if len(name) <= _SHOWN_NAME else name[:_SHOWN_NAME] + "..."
-            raise _too_many(
-                f"too many failed logins for {shown} ({_rate(self._per_robot)}): try again in {wait}"
-                " seconds with its current secret; a regenerated secret replaces the old one", wait,
-            )
+        address_key = ("address", _address_key(address))
+        robot_key = ("robot", username[:_MAX_KEY_TEXT])
+        self._admit(self._per_address, address_key, f"from {address or 'your address'}",
+                    "with a robot's full name (namespace+shortname) and its current secret")
+        self._admit(self._per_robot, robot_key, f"for {_shown(robot_key[1])}",
+                    "with its current secret; a regenerated secret replaces the old one")
         if pending >= self._max_pending:
             raise TokenError(
                 503, "UNAVAILABLE", "too many logins waiting for their secret check",
                 f"too many logins are waiting for their secret check: try again in {QUEUE_FULL_RETRY_AFTER} seconds",
                 retry_after=QUEUE_FULL_RETRY_AFTER,
             )
+        self._checking.update((address_key, robot_key))
+        return address_key, robot_key
+
+    def check_done(self, keys: tuple[tuple[str, str], ...]) -> None:
+        """Stop counting a check admitted under ``keys`` (``admit_check``'s return value);
+        count its failure with ``failed`` first."""
+        self._checking.subtract(keys)
+        for key in keys:
+            if self._checking[key] <= 0:
+                del self._checking[key]
 
     def admit_address(self, address: str | None) -> None:
-        """Allow a credential check for a client at ``address``; returns None, raises a 429
-        TokenError (with Retry-After) when the address is over its limit of failures."""
-        key = _address_key(address)
-        if not self._limiter.test(self._per_address, "address", key):
-            wait = self._wait(self._per_address, "address", key)
-            raise _too_many(
-                f"too many failed logins from {address or 'your address'} ({_rate(self._per_address)}):"
-                f" try again in {wait} seconds, with a robot's full name (namespace+shortname) and its current secret",
-                wait,
-            )
+        """Allow a check that costs no bcrypt (a keyless credential) for a client at
+        ``address``; returns None, raises a 429 TokenError (with Retry-After) when the
+        address is at its limit of failures."""
+        self._admit(self._per_address, ("address", _address_key(address)), f"from {address or 'your address'}",
+                    "with a robot's full name (namespace+shortname) and its current secret")
 
     def failed(self, address: str | None, username: str | None) -> None:
         """Count a refused credential from ``address``, and against ``username`` unless it
@@ -86,14 +97,24 @@ class LoginThrottle:
         if username is not None:
             self._limiter.hit(self._per_robot, "robot", username[:_MAX_KEY_TEXT])
 
-    def _wait(self, rate: RateLimitItem, *key: str) -> int:
-        """Return the whole seconds until the oldest failure counted under ``key`` leaves the window."""
-        reset, _ = self._limiter.get_window_stats(rate, *key)
-        return max(1, math.ceil(reset - time.time()))
+    def _admit(self, rate: RateLimitItem, key: tuple[str, str], whose: str, how: str) -> None:
+        """Raise a 429 TokenError when the failures counted under ``key`` and its checks
+        still running reach ``rate``."""
+        if self._limiter.test(rate, *key, cost=self._checking[key] + 1):
+            return
+        reset, remaining = self._limiter.get_window_stats(rate, *key)
+        # At the limit with failures alone: until the oldest leaves the window. Else checks
+        # still running fill it: they end within a second or so.
+        wait = max(1, math.ceil(reset - time.time())) if remaining <= 0 else 1
+        raise TokenError(
+            429, "TOOMANYREQUESTS", "too many failed logins",
+            f"too many failed logins {whose} ({_rate(rate)}): try again in {wait} seconds {how}",
+            retry_after=wait,
+        )
 
 
-def _too_many(details: str, wait: int) -> TokenError:
-    return TokenError(429, "TOOMANYREQUESTS", "too many failed logins", details, retry_after=wait)
+def _shown(name: str) -> str:
+    return name if len(name) <= _SHOWN_NAME else name[:_SHOWN_NAME] + "..."
 
 
 def _rate(rate: RateLimitItem) -> str:

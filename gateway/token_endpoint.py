@@ -161,19 +161,24 @@ async def login_and_grant(
     address = client_address(request, app[CONFIG].trusted_proxies)
     authorize = None if scopes is None else _authorizer(app[STORE], scopes)
     keyless = is_federated_credential(password)
+    admitted = []
+
+    def admit_check(pending: int) -> None:
+        admitted.append(throttle.admit_check(address, username, pending))
+
     try:
         if keyless:
             throttle.admit_address(address)
             principal = await app[OFFLOAD].database(app[STORE].authenticate_federated, username, password)
             return principal, (None if authorize is None else await app[OFFLOAD].database(authorize, principal))
-        return await app[CREDENTIALS].authenticate_then(
-            username, password, authorize,
-            before_cold=lambda pending: throttle.admit_check(address, username, pending),
-        )
+        return await app[CREDENTIALS].authenticate_then(username, password, authorize, before_cold=admit_check)
     except InvalidCredentials as exc:
         throttle.failed(address, None if keyless else username)
         await record_login_failure(request, username, exc.reason)
         raise _login_refused(request, username, exc) from None
+    finally:
+        for keys in admitted:
+            throttle.check_done(keys)
 
 
 def _login_refused(request: web.Request, username: str, exc: InvalidCredentials) -> TokenError:

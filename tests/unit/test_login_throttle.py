@@ -3,6 +3,7 @@
 
 import asyncio
 import base64
+import os
 import secrets
 import threading
 
@@ -163,3 +164,21 @@ async def test_checks_beyond_the_bound_are_refused_at_once(throttled_client, rob
     held_bcrypt.release.set()
     assert (await pending).status == 200
     assert (await login(client, "myorg+fresh", robots["myorg+fresh"], ADDRESS_B)).status == 200
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two bcrypt threads to hold two checks at once")
+async def test_checks_running_count_against_the_limit(throttled_client, robots, held_bcrypt):
+    client = await throttled_client(login_failures_per_robot="2/minute", login_failures_per_address="1000/minute")
+    guesses = [asyncio.ensure_future(login(client, "myorg+ci", wrong(), f"192.0.2.{n}")) for n in (1, 2)]
+    for _ in range(500):  # until both checks are running: at most 5 s
+        if len(held_bcrypt.entered) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(held_bcrypt.entered) == 2
+    # Two checks of the name are running, none has failed yet: a third would exceed the limit.
+    refused = await login(client, "myorg+ci", wrong(), "192.0.2.9")
+    await assert_throttled(refused, "myorg+ci")
+    assert refused.headers["Retry-After"] == "1"
+    held_bcrypt.release.set()
+    assert [(await guess).status for guess in guesses] == [401, 401]
+    assert len(held_bcrypt.entered) == 2
