@@ -19,7 +19,7 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from tokenstore import Principal, Store
@@ -64,14 +64,14 @@ class CredentialChecker:
 
     async def authenticate_then(
         self, username: str, secret: str, then: Callable[[Principal], T] | None, *,
-        before_cold: Callable[[int], None] | None = None,
+        before_cold: Callable[[int], Awaitable[None]] | None = None,
     ) -> tuple[Principal, T | None]:
         """Authenticate like ``authenticate``, then run ``then(principal)`` on a database
         thread; returns the Principal and what ``then`` returned (None without ``then``).
 
         On a cache hit the confirming query and ``then`` run in one database job: a warm
         token request makes one trip to the database threads, not two. Before a new bcrypt
-        check starts, ``before_cold`` is called with the number of checks already pending
+        check starts, ``before_cold`` is awaited with the number of checks already pending
         (queued or running); what it raises refuses the request without the check. Raises
         tokenstore.InvalidCredentials, or what ``then`` or ``before_cold`` raised.
         """
@@ -88,9 +88,10 @@ class CredentialChecker:
             if self._verified.get(digest) is entry:
                 del self._verified[digest]
         check = self._in_flight.get(digest)
+        if check is None and before_cold is not None:
+            await before_cold(len(self._in_flight))
+            check = self._in_flight.get(digest)  # the same check may have begun meanwhile
         if check is None:
-            if before_cold is not None:
-                before_cold(len(self._in_flight))
             # A task of its own: a caller that goes away does not cancel the check for the others.
             check = asyncio.ensure_future(self._check(digest, username, secret))
             check.add_done_callback(_retrieve)

@@ -12,10 +12,12 @@ Everything here is per worker process and shared with nothing: with N workers, a
 or a name gets up to N times each limit.
 """
 
+import asyncio
 import ipaddress
 import math
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 from limits import RateLimitItem
 from limits.storage import MemoryStorage
@@ -34,13 +36,25 @@ _SHOWN_NAME = 80
 _IPV6_PREFIX = 64
 
 
+@dataclass(eq=False)
+class Ticket:
+    """A check admitted by ``LoginThrottle.admit_check``: the keys it is counted under, and
+    whether it holds the turn of the suspect checks."""
+
+    keys: tuple[tuple[str, str], ...]
+    holds_turn: bool = False
+
+
 class LoginThrottle:
     """Counts failed logins and refuses the secret checks of addresses and names over their
     limits (429), and checks beyond ``max_pending`` (503).
 
     A check still running counts against its address and name as if it will fail: a guesser
     with many connections gets no more checks at once than the limit, instead of the limit
-    plus one per connection before the first failures are counted.
+    plus one per connection before the first failures are counted. And suspect checks (from
+    an address or for a name with failures in the window, or for a name already being
+    checked) take turns, one at a time: a guesser's checks never fill the bcrypt pool ahead
+    of other clients' first logins.
     """
 
     def __init__(self, per_address: RateLimitItem, per_robot: RateLimitItem, max_pending: int):
@@ -50,15 +64,17 @@ class LoginThrottle:
         self._max_pending = max_pending
         # Checks admitted and not yet done, per key; a key leaves when its count is 0.
         self._checking: Counter[tuple[str, str]] = Counter()
+        self._suspect_turn = asyncio.Semaphore(1)
+        self._waiting_turn = 0
 
-    def admit_check(self, address: str | None, username: str, pending: int) -> tuple[tuple[str, str], ...]:
+    def admit_check(self, address: str | None, username: str, pending: int) -> Ticket:
         """Allow a bcrypt check of ``username``'s secret for a client at ``address`` while
-        ``pending`` checks are queued or running; returns the keys it is counted under, to
-        hand to ``check_done`` when it ends.
+        ``pending`` checks are queued or running; returns its Ticket, for ``take_turn`` and
+        then ``check_done`` (always, once it ends or fails).
 
         Raises a 429 TokenError (with Retry-After) when the address or the name is at its
         limit of failures (checks running included), a 503 TokenError (with Retry-After)
-        when ``pending`` has reached the bound.
+        when the checks pending and waiting for their turn have reached the bound.
         """
         address_key = ("address", _address_key(address))
         robot_key = ("robot", username[:_MAX_KEY_TEXT])
@@ -66,20 +82,41 @@ class LoginThrottle:
                     "with a robot's full name (namespace+shortname) and its current secret")
         self._admit(self._per_robot, robot_key, f"for {_shown(robot_key[1])}",
                     "with its current secret; a regenerated secret replaces the old one")
-        if pending >= self._max_pending:
+        if pending + self._waiting_turn >= self._max_pending:
             raise TokenError(
                 503, "UNAVAILABLE", "too many logins waiting for their secret check",
                 f"too many logins are waiting for their secret check: try again in {QUEUE_FULL_RETRY_AFTER} seconds",
                 retry_after=QUEUE_FULL_RETRY_AFTER,
             )
         self._checking.update((address_key, robot_key))
-        return address_key, robot_key
+        return Ticket((address_key, robot_key))
 
-    def check_done(self, keys: tuple[tuple[str, str], ...]) -> None:
-        """Stop counting a check admitted under ``keys`` (``admit_check``'s return value);
-        count its failure with ``failed`` first."""
-        self._checking.subtract(keys)
-        for key in keys:
+    async def take_turn(self, ticket: Ticket) -> None:
+        """Return at once for a check nothing is suspect about; else once it is the suspect
+        checks' turn (one at a time), which ``check_done`` hands on."""
+        address_key, robot_key = ticket.keys
+        suspect = (
+            self._checking[robot_key] > 1
+            or self._has_failures(self._per_address, address_key)
+            or self._has_failures(self._per_robot, robot_key)
+        )
+        if not suspect:
+            return
+        self._waiting_turn += 1
+        try:
+            await self._suspect_turn.acquire()
+        finally:
+            self._waiting_turn -= 1
+        ticket.holds_turn = True
+
+    def check_done(self, ticket: Ticket) -> None:
+        """Stop counting the check of ``ticket`` and hand on its turn; count its failure
+        with ``failed`` first."""
+        if ticket.holds_turn:
+            ticket.holds_turn = False
+            self._suspect_turn.release()
+        self._checking.subtract(ticket.keys)
+        for key in ticket.keys:
             if self._checking[key] <= 0:
                 del self._checking[key]
 
@@ -96,6 +133,9 @@ class LoginThrottle:
         self._limiter.hit(self._per_address, "address", _address_key(address))
         if username is not None:
             self._limiter.hit(self._per_robot, "robot", username[:_MAX_KEY_TEXT])
+
+    def _has_failures(self, rate: RateLimitItem, key: tuple[str, str]) -> bool:
+        return self._limiter.get_window_stats(rate, *key).remaining < rate.amount
 
     def _admit(self, rate: RateLimitItem, key: tuple[str, str], whose: str, how: str) -> None:
         """Raise a 429 TokenError when the failures counted under ``key`` and its checks

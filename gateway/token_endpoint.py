@@ -163,8 +163,9 @@ async def login_and_grant(
     keyless = is_federated_credential(password)
     admitted = []
 
-    def admit_check(pending: int) -> None:
+    async def admit_check(pending: int) -> None:
         admitted.append(throttle.admit_check(address, username, pending))
+        await throttle.take_turn(admitted[-1])
 
     try:
         if keyless:
@@ -174,11 +175,13 @@ async def login_and_grant(
         return await app[CREDENTIALS].authenticate_then(username, password, authorize, before_cold=admit_check)
     except InvalidCredentials as exc:
         throttle.failed(address, None if keyless else username)
+        while admitted:  # before the audit write: the next suspect check's turn comes now
+            throttle.check_done(admitted.pop())
         await record_login_failure(request, username, exc.reason)
         raise _login_refused(request, username, exc) from None
     finally:
-        for keys in admitted:
-            throttle.check_done(keys)
+        for ticket in admitted:
+            throttle.check_done(ticket)
 
 
 def _login_refused(request: web.Request, username: str, exc: InvalidCredentials) -> TokenError:

@@ -120,8 +120,8 @@ async def test_the_window_moving_on_lets_logins_through_again(throttled_client, 
 
 @pytest.fixture
 def held_bcrypt(monkeypatch):
-    """bcrypt checks wait for ``release`` (at most 30 s) before running; ``entered`` counts
-    the checks waiting."""
+    """bcrypt checks wait for ``release`` (at most 30 s) before running; ``entered`` holds
+    the password of each check that reached bcrypt."""
 
     class Held:
         release = threading.Event()
@@ -130,7 +130,7 @@ def held_bcrypt(monkeypatch):
     real = hashing.bcrypt.checkpw
 
     def held(password, hashed):
-        Held.entered.append(1)
+        Held.entered.append(password)
         Held.release.wait(30)
         return real(password, hashed)
 
@@ -182,3 +182,25 @@ async def test_checks_running_count_against_the_limit(throttled_client, robots, 
     held_bcrypt.release.set()
     assert [(await guess).status for guess in guesses] == [401, 401]
     assert len(held_bcrypt.entered) == 2
+
+
+async def test_suspect_checks_take_turns_and_leave_the_pool_to_others(throttled_client, robots, held_bcrypt):
+    client = await throttled_client(login_failures_per_address="100/minute")
+    held_bcrypt.release.set()
+    assert (await login(client, "myorg+ci", wrong(), ADDRESS_A)).status == 401  # ADDRESS_A is now suspect
+    held_bcrypt.release.clear()
+    held_bcrypt.entered.clear()
+
+    guesses = [asyncio.ensure_future(login(client, f"myorg+guess{n}", wrong(), ADDRESS_A)) for n in range(3)]
+    fresh = asyncio.ensure_future(login(client, "myorg+fresh", robots["myorg+fresh"], ADDRESS_B))
+    for _ in range(500):  # until the fresh robot's check runs: at most 5 s
+        if robots["myorg+fresh"].encode() in held_bcrypt.entered:
+            break
+        await asyncio.sleep(0.01)
+    # One of the guesses runs; the others wait for their turn instead of taking the other thread.
+    assert robots["myorg+fresh"].encode() in held_bcrypt.entered
+    assert len(held_bcrypt.entered) == 2
+    held_bcrypt.release.set()
+    assert (await fresh).status == 200
+    assert sorted([(await guess).status for guess in guesses]) == [401, 401, 401]
+    assert len(held_bcrypt.entered) == 4
