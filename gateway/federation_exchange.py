@@ -57,7 +57,7 @@ async def exchange(request: web.Request) -> web.Response:
         raise TokenError(401, "UNAUTHORIZED", "authentication required", USAGE, realm)
     username, token = parse_basic(header)
     address = client_address(request, app[CONFIG].trusted_proxies)
-    app[LOGIN_THROTTLE].admit_address(address)
+    await app[LOGIN_THROTTLE].admit_address(address)
     issuer = subject = None
     try:
         claims = unverified_claims(token)

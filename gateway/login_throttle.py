@@ -7,6 +7,7 @@ address or for a name over its limit is answered 429 with Retry-After, without t
 verified credentials are never throttled, so other robots, and the same CI with its right
 secret, keep logging in. Refused keyless credentials count against their address too.
 The checks pending at once are bounded as well: beyond the bound, 503 without queueing.
+Refusals are answered after a short delay, so that refusing a flood costs little CPU.
 
 Everything here is per worker process and shared with nothing: with N workers, an address
 or a name gets up to N times each limit.
@@ -26,8 +27,12 @@ from limits.strategies import MovingWindowRateLimiter
 from .errors import TokenError
 
 # Retry-After of the 503 for a full queue: at bcrypt cost 12 (a quarter second a check) two
-# cores clear 32 pending checks in about four seconds; half that is a fair first retry.
+# cores clear the 16 checks a worker may have pending in about two seconds.
 QUEUE_FULL_RETRY_AFTER = 2
+# A refused client waits this long for its answer: a guesser's connections then send a few
+# requests a second each instead of as many as the server can refuse, which would take the
+# CPU the other clients' secret checks need.
+REFUSAL_DELAY = 0.5
 # Only the start of a name is counted: it bounds what a key costs in memory, and a real
 # robot name (at most 511 characters) is told apart well before that.
 _MAX_KEY_TEXT = 256
@@ -67,15 +72,23 @@ class LoginThrottle:
         self._suspect_turn = asyncio.Semaphore(1)
         self._waiting_turn = 0
 
-    def admit_check(self, address: str | None, username: str, pending: int) -> Ticket:
+    async def admit_check(self, address: str | None, username: str, pending: int) -> Ticket:
         """Allow a bcrypt check of ``username``'s secret for a client at ``address`` while
         ``pending`` checks are queued or running; returns its Ticket, for ``take_turn`` and
         then ``check_done`` (always, once it ends or fails).
 
         Raises a 429 TokenError (with Retry-After) when the address or the name is at its
         limit of failures (checks running included), a 503 TokenError (with Retry-After)
-        when the checks pending and waiting for their turn have reached the bound.
+        when the checks pending and waiting for their turn have reached the bound; either
+        after REFUSAL_DELAY seconds.
         """
+        try:
+            return self._admit_check(address, username, pending)
+        except TokenError:
+            await asyncio.sleep(REFUSAL_DELAY)
+            raise
+
+    def _admit_check(self, address: str | None, username: str, pending: int) -> Ticket:
         address_key = ("address", _address_key(address))
         robot_key = ("robot", username[:_MAX_KEY_TEXT])
         self._admit(self._per_address, address_key, f"from {address or 'your address'}",
@@ -120,10 +133,17 @@ class LoginThrottle:
             if self._checking[key] <= 0:
                 del self._checking[key]
 
-    def admit_address(self, address: str | None) -> None:
+    async def admit_address(self, address: str | None) -> None:
         """Allow a check that costs no bcrypt (a keyless credential) for a client at
-        ``address``; returns None, raises a 429 TokenError (with Retry-After) when the
-        address is at its limit of failures."""
+        ``address``; returns None, raises a 429 TokenError (with Retry-After) after
+        REFUSAL_DELAY seconds when the address is at its limit of failures."""
+        try:
+            self._admit_address(address)
+        except TokenError:
+            await asyncio.sleep(REFUSAL_DELAY)
+            raise
+
+    def _admit_address(self, address: str | None) -> None:
         self._admit(self._per_address, ("address", _address_key(address)), f"from {address or 'your address'}",
                     "with a robot's full name (namespace+shortname) and its current secret")
 

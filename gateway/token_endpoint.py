@@ -164,12 +164,12 @@ async def login_and_grant(
     admitted = []
 
     async def admit_check(pending: int) -> None:
-        admitted.append(throttle.admit_check(address, username, pending))
+        admitted.append(await throttle.admit_check(address, username, pending))
         await throttle.take_turn(admitted[-1])
 
     try:
         if keyless:
-            throttle.admit_address(address)
+            await throttle.admit_address(address)
             principal = await app[OFFLOAD].database(app[STORE].authenticate_federated, username, password)
             return principal, (None if authorize is None else await app[OFFLOAD].database(authorize, principal))
         return await app[CREDENTIALS].authenticate_then(username, password, authorize, before_cold=admit_check)
