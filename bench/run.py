@@ -171,12 +171,13 @@ class Bench:
             raise RuntimeError("not enough cold robots seeded")
         return seed.Credentials(tuple(names), self.seeded.cold.secret)
 
-    def warm_up(self, server: Regauth | None = None, limit: float = 40.0) -> None:
+    def warm_up(self, server: Regauth | None = None, limit: float = 40.0, connections: int = 64) -> None:
         """Send warm-test requests until every (robot, worker) pair has been verified once:
-        short wrk runs until none of their requests took as long as a bcrypt check."""
+        short wrk runs at ``connections`` until none of their requests took as long as a
+        bcrypt check."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            if self.warm(64, 2, server).max_ms < 100:
+            if self.warm(connections, 2, server).max_ms < 100:
                 return
         raise RuntimeError(f"the warm robots were still not all verified after {limit:.0f} s")
 
@@ -336,7 +337,7 @@ class Bench:
                              bcrypt_cost=self.args.bcrypt_cost, serve_flags=flags)
             server.start()
             try:
-                self.warm_up(server)
+                self.warm_up(server, connections=WARM_DURING_FLOOD)
                 for addresses in (1, FLOOD_ADDRESSES):
                     self.flood_once(server, variant, addresses, seconds, per_check)
             finally:
