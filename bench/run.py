@@ -177,7 +177,10 @@ class Bench:
         bcrypt check."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            if self.warm(connections, 2, server).max_ms < 100:
+            run_ = self.warm(connections, 2, server)
+            # wrk times only the requests that completed: a run where the checks outlasted
+            # it has none, and a maximum of 0.
+            if run_.requests >= connections and run_.failures == 0 and run_.max_ms < 100:
                 return
         raise RuntimeError(f"the warm robots were still not all verified after {limit:.0f} s")
 
