@@ -525,14 +525,11 @@ class Bench:
             if "c" in phases and "a" in phases:
                 print("(c) bare aiohttp ceiling", flush=True)
                 self.phase_bare(warm64)
-            if "g" in phases:
-                if "a" not in phases:
-                    per_check, _ = self.bcrypt_alone()
-                print("(g) guessing floods, throttle on and off", flush=True)
-                self.phase_flood(per_check)
             for phase, what, needs, run_phase in (
                 ("d", "skopeo push and pull through the registries", 75, self.phase_registry),
                 ("e", f"{self.args.large_robots:,} robots", 50, self.phase_large),
+                ("g", "guessing floods, throttle on and off", 4 * self.args.flood_seconds + 30,
+                 lambda: self.phase_flood(per_check if "a" in phases else self.bcrypt_alone()[0])),
             ):
                 if phase not in phases:
                     continue
