@@ -158,23 +158,26 @@ async def login_and_grant(
     """
     app = request.app
     throttle = app[LOGIN_THROTTLE]
-    address = client_address(request, app[CONFIG].trusted_proxies)
     authorize = None if scopes is None else _authorizer(app[STORE], scopes)
     keyless = is_federated_credential(password)
     admitted = []
 
+    def address() -> str | None:
+        # Only when a check is to run or was refused: a warm request needs none.
+        return client_address(request, app[CONFIG].trusted_proxies)
+
     async def admit_check(pending: int) -> None:
-        admitted.append(await throttle.admit_check(address, username, pending))
+        admitted.append(await throttle.admit_check(address(), username, pending))
         await throttle.take_turn(admitted[-1])
 
     try:
         if keyless:
-            await throttle.admit_address(address)
+            await throttle.admit_address(address())
             principal = await app[OFFLOAD].database(app[STORE].authenticate_federated, username, password)
             return principal, (None if authorize is None else await app[OFFLOAD].database(authorize, principal))
         return await app[CREDENTIALS].authenticate_then(username, password, authorize, before_cold=admit_check)
     except InvalidCredentials as exc:
-        throttle.failed(address, None if keyless else username)
+        throttle.failed(address(), None if keyless else username)
         while admitted:  # before the audit write: the next suspect check's turn comes now
             throttle.check_done(admitted.pop())
         await record_login_failure(request, username, exc.reason)
