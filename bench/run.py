@@ -604,9 +604,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs of each c=64 throughput figure; the median run is reported")
     parser.add_argument("--phases", default="abcdeg",
                         help="which parts to run (default abcdeg; (c) needs (a); memory (f) is always reported)")
-    parser.add_argument("--flood-seconds", type=float, default=6.0,
+    parser.add_argument("--flood-seconds", type=float, default=5.0,
                         help="length of each of (g)'s four floods (docs/performance.md reports 30)")
-    parser.add_argument("--budget", type=float, default=320.0, help="seconds the whole run may take")
+    parser.add_argument("--budget", type=float, default=330.0, help="seconds the whole run may take")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, databases)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results" / "latest.md")
     args = parser.parse_args(argv)
