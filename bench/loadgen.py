@@ -93,24 +93,33 @@ def wrk(url: str, *, connections: int, seconds: float, script: Path) -> Run:
 
 
 class ColdClient:
-    """One run of ``python -m bench.client cold`` in its own process."""
+    """One run of ``python -m bench.client cold`` (or ``flood``) in its own process."""
 
-    def __init__(self, url: str, credentials: Credentials, *, concurrency: int, deadline: float):
+    def __init__(self, url: str, credentials: Credentials, *, concurrency: int, deadline: float,
+                 mode: str = "cold", addresses: int = 1):
+        self.mode = mode
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.client", "cold", "--url", url, "--concurrency", str(concurrency),
-             "--deadline", str(deadline)],
+            [sys.executable, "-m", "bench.client", mode, "--url", url, "--concurrency", str(concurrency),
+             "--deadline", str(deadline), "--addresses", str(addresses)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             cwd=REPO_ROOT, env=regauth_env(),
         )
-        self._input = json.dumps({"names": list(credentials.names), "secret": credentials.secret})
+        # Written now, so that the client starts at once: it reads all of stdin before it
+        # sends anything (handing it over in ``result`` started the load only then).
+        self.process.stdin.write(json.dumps({"names": list(credentials.names), "secret": credentials.secret}))
+        self.process.stdin.close()
+        self.process.stdin = None  # communicate() must not flush it again
         self._deadline = deadline
+        self.statuses: dict[str, int] = {}
 
     def result(self) -> Run:
-        """Wait for the client; returns the run (latencies of completed requests)."""
-        out, err = self.process.communicate(self._input, timeout=self._deadline + 180)
+        """Wait for the client; returns the run (latencies of completed requests); the count
+        of each status is left in ``statuses``."""
+        out, err = self.process.communicate(timeout=self._deadline + 180)
         if self.process.returncode != 0:
-            raise RuntimeError(f"cold client failed: {err.strip()[-800:]}")
+            raise RuntimeError(f"{self.mode} client failed: {err.strip()[-800:]}")
         data = json.loads(out)
+        self.statuses = data["statuses"]
         latencies = sorted(data["latencies_ms"])
         ok = data["statuses"].get("200", 0)
         return Run(

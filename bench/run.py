@@ -40,6 +40,21 @@ SCOPE = f"repository:{seed.WARM_NAMESPACE}/{seed.WARM_REPOSITORY}:pull,push"
 COLD_LEVELS = ((1, 6), (16, 48), (64, 128))  # (concurrency, robots)
 HEALTH_COLD_CONCURRENCY = 32
 HEALTH_COLD_ROBOTS = 140
+# (a) and (b) measure how many bcrypt checks the server gets through, so the server they run
+# on lets every check queue; (g) runs the default bound.
+UNBOUNDED_PENDING = ["--max-pending-bcrypt", "100000"]
+# (g): the guessers' connections, the addresses of the many-address flood, and the fresh
+# robots' first logins timed during each flood.
+FLOOD_CONNECTIONS = 20
+# The many-address flood has more connections than the workers' bounds on pending checks.
+MANY_FLOOD_CONNECTIONS = 64
+FLOOD_ADDRESSES = 5000
+FRESH_LOGINS = 3
+FRESH_ADDRESS = "198.51.100.7"
+FRESH_TIMEOUT = 30.0
+WARM_DURING_FLOOD = 16
+THROTTLE_OFF = ["--login-failures-per-address", "1000000/second", "--login-failures-per-robot", "1000000/second",
+                *UNBOUNDED_PENDING]
 
 
 @dataclass
@@ -89,12 +104,14 @@ def median_run(measure, times: int) -> loadgen.Run:
 class Regauth:
     """``regauth serve`` on a data directory, as a daemon."""
 
-    def __init__(self, workdir: Path, data_dir: Path, *, port: int, realm: str, workers: int, bcrypt_cost: int):
+    def __init__(self, workdir: Path, data_dir: Path, *, port: int, realm: str, workers: int, bcrypt_cost: int,
+                 serve_flags: tuple[str, ...] = ()):
         self.workdir, self.data_dir, self.port = workdir, data_dir, port
         self.settings = [
             "--data-dir", str(data_dir), "--service", SERVICE, "--issuer", ISSUER, "--realm", realm,
             "--bcrypt-cost", str(bcrypt_cost),
         ]
+        self.serve_flags = list(serve_flags)
         self.workers = workers
         self.daemon: Daemon | None = None
         self.starts = 0
@@ -104,9 +121,9 @@ class Regauth:
 
     def start(self) -> None:
         self.starts += 1
-        argv = [sys.executable, "-m", "gateway", "serve", *self.settings,
+        argv = [sys.executable, "-m", "gateway", "serve", *self.settings, *self.serve_flags,
                 "--listen", f"127.0.0.1:{self.port}", "--workers", str(self.workers)]
-        self.daemon = Daemon("regauth", argv, self.workdir / f"regauth-{self.data_dir.name}-{self.starts}.log",
+        self.daemon = Daemon("regauth", argv, self.workdir / f"regauth-{self.port}-{self.starts}.log",
                              env=regauth_env(), cwd=REPO_ROOT)
         self.daemon.wait_ready(
             lambda: http_status(self.url("/healthz")) == 200
@@ -138,7 +155,7 @@ class Bench:
         self.nginx_port = free_port()
         self.regauth = Regauth(
             workdir, workdir / "data", port=free_port(), realm=f"http://127.0.0.1:{self.nginx_port}/token",
-            workers=args.workers, bcrypt_cost=args.bcrypt_cost,
+            workers=args.workers, bcrypt_cost=args.bcrypt_cost, serve_flags=tuple(UNBOUNDED_PENDING),
         )
         self.cold_names: list[str] = []
         self.reply_bytes = 0
@@ -154,12 +171,16 @@ class Bench:
             raise RuntimeError("not enough cold robots seeded")
         return seed.Credentials(tuple(names), self.seeded.cold.secret)
 
-    def warm_up(self, server: Regauth | None = None, limit: float = 40.0) -> None:
+    def warm_up(self, server: Regauth | None = None, limit: float = 40.0, connections: int = 64) -> None:
         """Send warm-test requests until every (robot, worker) pair has been verified once:
-        short wrk runs until none of their requests took as long as a bcrypt check."""
+        short wrk runs at ``connections`` until none of their requests took as long as a
+        bcrypt check."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            if self.warm(64, 2, server).max_ms < 100:
+            run_ = self.warm(connections, 2, server)
+            # wrk times only the requests that completed: a run where the checks outlasted
+            # it has none, and a maximum of 0.
+            if run_.requests >= connections and run_.failures == 0 and run_.max_ms < 100:
                 return
         raise RuntimeError(f"the warm robots were still not all verified after {limit:.0f} s")
 
@@ -175,7 +196,7 @@ class Bench:
         self.seeded = seed.seed_base(
             self.regauth.data_dir / "regauth.db", bcrypt_cost=self.args.bcrypt_cost,
             warm_robots=self.args.warm_robots,
-            cold_robots=sum(n for _, n in COLD_LEVELS) + HEALTH_COLD_ROBOTS + 10,
+            cold_robots=sum(n for _, n in COLD_LEVELS) + HEALTH_COLD_ROBOTS + 4 * (FRESH_LOGINS + 1) + 10,
             total_robots=self.args.robots, filler_permissions=self.args.robots * 10,
         )
         self.cold_names = list(self.seeded.cold.names)
@@ -307,6 +328,77 @@ class Bench:
               f"{ratio:.2f} (÷ token-sized bare: {warm64.rate / sized.rate:.2f}; ÷ signing-only: {warm64.rate / signing.rate:.2f})",
               "≥ 0.5", ratio >= 0.5)
 
+    def phase_flood(self, per_check: float) -> None:
+        """Guessers flood /token while a fresh robot logs in for the first time from another
+        address and warm robots keep asking for tokens; on a server with the default
+        throttle and on one with the throttle off (limits far out of reach), one after the
+        other, each on the same database."""
+        seconds = self.args.flood_seconds
+        for variant, flags in (("throttle on", ()), ("throttle off", tuple(THROTTLE_OFF))):
+            server = Regauth(self.workdir, self.regauth.data_dir, port=free_port(),
+                             realm=f"http://127.0.0.1:{self.nginx_port}/token", workers=self.args.workers,
+                             bcrypt_cost=self.args.bcrypt_cost, serve_flags=flags)
+            server.start()
+            try:
+                self.warm_up(server, connections=WARM_DURING_FLOOD)
+                for addresses in (1, FLOOD_ADDRESSES):
+                    self.flood_once(server, variant, addresses, seconds, per_check)
+            finally:
+                server.stop()
+
+    def flood_once(self, server: Regauth, variant: str, addresses: int, seconds: float, per_check: float) -> None:
+        r = self.report
+        target = self.take_cold(1)  # the robot whose secret the one-address flood guesses
+        where = "one address" if addresses == 1 else f"{addresses:,} addresses, random names"
+        connections = FLOOD_CONNECTIONS if addresses == 1 else MANY_FLOOD_CONNECTIONS
+        flood = loadgen.ColdClient(server.url(self.token_path), target, concurrency=connections,
+                                   deadline=seconds, mode="flood", addresses=addresses)
+        flood_end = time.monotonic() + seconds
+        lead = min(2.0, seconds / 4)
+        time.sleep(lead)  # the guessing is under way
+        warm: list[loadgen.Run] = []
+        warm_thread = threading.Thread(target=lambda: warm.append(
+            self.warm(WARM_DURING_FLOOD, max(1.0, seconds - lead - 1), server)))
+        warm_thread.start()
+        fresh_ms, fresh_status = [], []
+        gap = max(0.2, (seconds - lead - 1) / FRESH_LOGINS)
+        for _ in range(FRESH_LOGINS):
+            if fresh_ms and time.monotonic() >= flood_end:
+                break  # a login that waited out the flood: the next would not be timed during one
+            fresh = self.take_cold(1)
+            began = time.perf_counter()
+            try:
+                status, _ = http_get(server.url(self.token_path), {
+                    "Authorization": loadgen.basic(fresh.names[0], fresh.secret), "X-Forwarded-For": FRESH_ADDRESS},
+                    timeout=FRESH_TIMEOUT)
+            except OSError:  # no answer within FRESH_TIMEOUT: a figure of its own
+                status = "no answer"
+            fresh_ms.append((time.perf_counter() - began) * 1000)
+            fresh_status.append(status)
+            time.sleep(max(0.0, gap - fresh_ms[-1] / 1000))
+        warm_thread.join()
+        guessed = flood.result()
+        statuses = ", ".join(f"{count:,} × {status}" for status, count in sorted(flood.statuses.items()))
+        total = sum(flood.statuses.values())
+        r.add("g", f"flood of wrong secrets, {connections} connections, {where}, {seconds:g} s, {variant}",
+              f"{total / guessed.seconds:,.0f} req/s ({statuses}), p50 {_ms(guessed.p50_ms)}")
+        worst = max(fresh_ms)
+        answered = ", ".join(str(status) for status in fresh_status)
+        if "no answer" in fresh_status:
+            answered += f" within {FRESH_TIMEOUT:g} s"
+        one_address = addresses == 1
+        target, met = ("≤ 2× one bcrypt check", worst <= 2 * per_check and set(fresh_status) == {200}) \
+            if one_address and variant == "throttle on" else ("", None)
+        r.add("g", f"meanwhile: a fresh robot's first login from another address ({where}, {variant})",
+              f"{', '.join(_ms(ms) for ms in fresh_ms)} ({answered}); worst {worst / per_check:.1f}× one bcrypt check",
+              target, met)
+        run_ = warm[0]
+        target, met = ("p99 ≤ 25 ms", run_.p99_ms <= 25 and run_.failures == 0) \
+            if one_address and variant == "throttle on" else ("", None)
+        r.add("g", f"meanwhile: warm /token, c={WARM_DURING_FLOOD} ({where}, {variant})",
+              f"{run_.rate:,.0f} req/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)}"
+              f"{'' if not run_.failures else f', {run_.failures} failed'}", target, met)
+
     def phase_registry(self) -> None:
         r = self.report
         self.warm_up()  # the robot pushing has been verified by every worker, as in a busy CI
@@ -436,6 +528,8 @@ class Bench:
             for phase, what, needs, run_phase in (
                 ("d", "skopeo push and pull through the registries", 75, self.phase_registry),
                 ("e", f"{self.args.large_robots:,} robots", 50, self.phase_large),
+                ("g", "guessing floods, throttle on and off", 4 * self.args.flood_seconds + 30,
+                 lambda: self.phase_flood(per_check if "a" in phases else self.bcrypt_alone()[0])),
             ):
                 if phase not in phases:
                     continue
@@ -476,7 +570,8 @@ def machine_header(args: argparse.Namespace) -> list[str]:
         f"{_version(['docker-registry', '--version'])}; {_version(['skopeo', '--version'])}; "
         f"{_version(['nginx', '-v'])}",
         f"- settings: regauth serve --workers {args.workers} --bcrypt-cost {args.bcrypt_cost} (ES256 tokens, other "
-        f"settings default); warm runs {args.duration:g} s each (c=64 figures: median of {args.repeat} runs) with wrk "
+        f"settings default; {' '.join(UNBOUNDED_PENDING)} but in (g), whose throttle-off server has "
+        f"{' '.join(THROTTLE_OFF[:4])}); (g) floods {args.flood_seconds:g} s each; warm runs {args.duration:g} s each (c=64 figures: median of {args.repeat} runs) with wrk "
         f"rotating {args.warm_robots} robots, scope "
         f"`{SCOPE}`; cold runs: every request a robot never verified before; {args.robots:,} robots at first, "
         f"{args.large_robots:,} robots and {args.large_permissions:,} grants for (e); "
@@ -507,9 +602,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="of those rounds, how many also copy to the htpasswd registry (five times slower)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each c=64 throughput figure; the median run is reported")
-    parser.add_argument("--phases", default="abcde",
-                        help="which parts to run (default abcde; (c) needs (a); memory (f) is always reported)")
-    parser.add_argument("--budget", type=float, default=290.0, help="seconds the whole run may take")
+    parser.add_argument("--phases", default="abcdeg",
+                        help="which parts to run (default abcdeg; (c) needs (a); memory (f) is always reported)")
+    parser.add_argument("--flood-seconds", type=float, default=5.0,
+                        help="length of each of (g)'s four floods (docs/performance.md reports 30)")
+    parser.add_argument("--budget", type=float, default=330.0, help="seconds the whole run may take")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, databases)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results" / "latest.md")
     args = parser.parse_args(argv)
@@ -518,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         print(f"bench: missing {', '.join(missing)} (Debian: apt-get install wrk docker-registry skopeo nginx-light "
-              "apache2-utils), or leave (d) out with --phases abce", file=sys.stderr)
+              "apache2-utils), or leave (d) out with --phases abceg", file=sys.stderr)
         return 2
     report = Report(header=machine_header(args))
     print("\n".join(report.header), flush=True)

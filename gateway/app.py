@@ -9,7 +9,7 @@ from tokenstore import Store
 from tokenstore.database import database_unavailable
 
 from . import keys, no_store
-from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
+from .appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, SIGNING_KEY, STORE
 from .credential_cache import CredentialChecker
 from .database_watch import database_watch
 from .errors import error_middleware
@@ -19,6 +19,7 @@ from .forwarded import untrusted_forwarder_warning
 from .api.routes import add_routes as add_api_routes
 from .api.federation import add_routes as add_federation_routes
 from .gc_schedule import gc_schedule
+from .login_throttle import LoginThrottle
 from .offload import Offload
 from .token_endpoint import get_token
 from .token_grants import post_token
@@ -70,6 +71,9 @@ def _resources(given_store: Store | None):
         app[STORE] = store
         app[OFFLOAD] = offload
         app[CREDENTIALS] = CredentialChecker(store, offload)
+        app[LOGIN_THROTTLE] = LoginThrottle(
+            config.login_failures_per_address, config.login_failures_per_robot, config.max_pending_bcrypt,
+        )
         yield
         offload.close()
         if given_store is None:

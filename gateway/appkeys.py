@@ -7,6 +7,7 @@ from tokenstore import Store
 from .config import Config
 from .credential_cache import CredentialChecker
 from .keys import SigningKey
+from .login_throttle import LoginThrottle
 from .offload import Offload
 from .oidc import OIDCVerifier
 
@@ -16,3 +17,4 @@ SIGNING_KEY = web.AppKey("signing_key", SigningKey)
 OFFLOAD = web.AppKey("offload", Offload)
 CREDENTIALS = web.AppKey("credentials", CredentialChecker)
 OIDC = web.AppKey("oidc", OIDCVerifier)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import limits
+
 
 class ConfigError(ValueError):
     """Raised when a setting is missing or invalid; the message names the setting."""
@@ -87,6 +89,16 @@ def _networks(text: str) -> frozenset:
         raise ValueError(f"must be a comma-separated list of addresses or networks ({exc})") from None
 
 
+def _rate(text: str) -> limits.RateLimitItem:
+    try:
+        rate = limits.parse(text)
+    except ValueError:
+        rate = None
+    if rate is None or rate.amount < 1:
+        raise ValueError(f"must be a count of at least 1 per period, such as 10/minute or 100 per hour, got {text!r}")
+    return rate
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "--data-dir", "REGAUTH_DATA_DIR", "./data", lambda t: Path(_non_empty(t)).resolve(),
             "directory holding the database, signing key and certificate"),
@@ -116,6 +128,16 @@ SETTINGS: tuple[Setting, ...] = (
             "start `regauth serve` even when the database fails SQLite's quick_check (for recovery)", switch=True),
     Setting("allow_private_issuers", "--allow-private-issuers", "REGAUTH_ALLOW_PRIVATE_ISSUERS", "false", _yes_no,
             "let federation issuers use plain http (loopback only) and private or loopback addresses (tests, labs)"),
+    Setting("login_failures_per_address", "--login-failures-per-address", "REGAUTH_LOGIN_FAILURES_PER_ADDRESS",
+            "30/minute", _rate,
+            "failed robot logins and refused keyless exchanges one client address may make before its"
+            " logins that need a secret check are answered 429"),
+    Setting("login_failures_per_robot", "--login-failures-per-robot", "REGAUTH_LOGIN_FAILURES_PER_ROBOT",
+            "10/minute", _rate,
+            "failed logins one robot name may have, from any address, before its logins that need a secret"
+            " check are answered 429"),
+    Setting("max_pending_bcrypt", "--max-pending-bcrypt", "REGAUTH_MAX_PENDING_BCRYPT", "16", _int_between(1, 100000),
+            "secret checks of robot logins that may wait or run at once; more are answered 503"),
 )
 
 
@@ -135,6 +157,9 @@ class Config:
     audit_retention: int = 90
     skip_integrity_check: bool = False
     allow_private_issuers: bool = False
+    login_failures_per_address: limits.RateLimitItem = field(default_factory=lambda: limits.parse("30/minute"))
+    login_failures_per_robot: limits.RateLimitItem = field(default_factory=lambda: limits.parse("10/minute"))
+    max_pending_bcrypt: int = 16
 
     @property
     def audit_retention_seconds(self) -> float | None:

@@ -22,7 +22,7 @@ import hmac
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from tokenstore import InvalidCredentials, Principal, Store, hashing
@@ -66,7 +66,8 @@ class CredentialChecker:
         return principal
 
     async def authenticate_then(
-        self, username: str, secret: str, then: Callable[[Principal], T] | None,
+        self, username: str, secret: str, then: Callable[[Principal], T] | None, *,
+        before_cold: Callable[[int], Awaitable[None]] | None = None,
     ) -> tuple[Principal, T | None]:
         """Authenticate like ``authenticate``, then confirm the principal once more and run
         ``then(principal)`` in one job on the writer thread (``Offload.write``, one
@@ -74,8 +75,10 @@ class CredentialChecker:
         ``then``, and then no writer job).
 
         A warm token request makes one trip to the writer; a cold one a bcrypt check, then
-        that trip. Raises tokenstore.InvalidCredentials (also when the credential was taken
-        away while its bcrypt check ran), or what ``then`` raised.
+        that trip. Before a new bcrypt check starts, ``before_cold`` is awaited with the number
+        of checks already pending (queued or running); what it raises refuses the request
+        without the check. Raises tokenstore.InvalidCredentials (also when the credential was
+        taken away while its bcrypt check ran), or what ``then`` or ``before_cold`` raised.
         """
         digest = self._digest(username, secret)
         entry = self._verified.get(digest)
@@ -90,6 +93,9 @@ class CredentialChecker:
             if self._verified.get(digest) is entry:
                 del self._verified[digest]
         check = self._in_flight.get(digest)
+        if check is None and before_cold is not None:
+            await before_cold(len(self._in_flight))
+            check = self._in_flight.get(digest)  # the same check may have begun meanwhile
         if check is None:
             # A task of its own: a caller that goes away does not cancel the check for the others.
             check = asyncio.ensure_future(self._check(digest, username, secret))

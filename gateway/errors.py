@@ -33,18 +33,25 @@ class TokenError(HTTPProblem):
     A 401 carries a Basic challenge so clients ask for credentials.
     """
 
-    def __init__(self, status: int, code: str, message: str, details: str | None = None, realm: str = "regauth"):
+    def __init__(
+        self, status: int, code: str, message: str, details: str | None = None, realm: str = "regauth", *,
+        retry_after: int | None = None,
+    ):
+        """``retry_after`` (seconds) becomes a Retry-After header, for a 429 or a 503."""
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or message
         self.realm = realm
+        self.retry_after = retry_after
 
     def response(self, request: web.Request) -> web.Response:
         body = {"errors": [{"code": self.code, "message": self.message, "detail": None}], "details": self.details}
-        headers = {"WWW-Authenticate": f'Basic realm="{self.realm}"'} if self.status == 401 else None
-        return web.json_response(body, status=self.status, headers=headers)
+        headers = {"WWW-Authenticate": f'Basic realm="{self.realm}"'} if self.status == 401 else {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        return web.json_response(body, status=self.status, headers=headers or None)
 
 
 # Seconds a client is told to wait: a lock is let go in a moment; a full disk or a damaged

@@ -7,8 +7,10 @@ robot's password at ``/token`` for one hour, for docker, podman and skopeo alike
 
 Unlike Quay, the credential is an opaque random string (not a JWT), so it can be revoked: it
 stops working as soon as the federation setting is removed or the robot deleted. Every
-exchange, accepted or refused, is audited with the issuer and subject, never the token. Every
-refusal is a 400 (malformed request) or a 401 with a message that says what was wrong.
+exchange, accepted or refused, is audited with the issuer and subject, never the token
+(refusals counted, a row per name, address and reason per interval). Every refusal is a 400
+(malformed request) or a 401 with a message that says what was wrong; an address with too
+many refusals gets a 429 (``gateway.login_throttle``).
 """
 
 import logging
@@ -19,7 +21,7 @@ from aiohttp import web
 
 from tokenstore import InvalidCredentials
 
-from .appkeys import CONFIG, OFFLOAD, OIDC, STORE
+from .appkeys import CONFIG, LOGIN_THROTTLE, OFFLOAD, OIDC, STORE
 from .basic_auth import parse_basic
 from .errors import TokenError
 from .forwarded import client_address
@@ -55,6 +57,8 @@ async def exchange(request: web.Request) -> web.Response:
     if header is None:
         raise TokenError(401, "UNAUTHORIZED", "authentication required", USAGE, realm)
     username, token = parse_basic(header)
+    address = client_address(request, app[CONFIG].trusted_proxies)
+    await app[LOGIN_THROTTLE].admit_address(address)
     issuer = subject = None
     try:
         claims = unverified_claims(token)
@@ -72,32 +76,38 @@ async def exchange(request: web.Request) -> web.Response:
             raise TokenRejected("the federation setting was removed during the exchange") from None
     except ExternalTokenError as exc:
         log.info("federated exchange refused for %r: %s", username[:300], exc)
-        await _audit(request, username, issuer, subject, success=False, reason=str(exc))
+        app[LOGIN_THROTTLE].failed(address, None)
+        await _audit(request, address, username, issuer, subject, success=False, reason=str(exc))
         raise TokenError(401, "UNAUTHORIZED", str(exc), f"{exc}. {USAGE}", realm) from None
     log.info("federated exchange for %s (issuer %s, subject %s)", username, shown(issuer), shown(subject))
-    await _audit(request, username, issuer, subject, success=True)
+    await _audit(request, address, username, issuer, subject, success=True)
     return web.json_response({"token": issued.credential, "expires_in": int(issued.expires_at - issued.created)})
 
 
-async def _audit(request: web.Request, username: str, issuer, subject, *, success: bool, reason: str = "") -> None:
+async def _audit(
+    request: web.Request, ip: str | None, username: str, issuer, subject, *, success: bool, reason: str = "",
+) -> None:
     """Record the exchange in the robot's namespace's audit log: robot, issuer, subject and
-    outcome, never the token. Nothing is written for a namespace that does not exist."""
+    outcome, never the token. A refusal is counted (one row per name, address and reason
+    per interval, ``Store.record_refusal``). Nothing is written for a namespace that does
+    not exist."""
     app = request.app
     namespace = username.partition("+")[0] if "+" in username else ""
     if not namespace:
         return
     metadata = {"robot": username, "issuer": issuer, "subject": subject, "success": success}
-    if not success:
-        metadata["reason"] = reason
-    ip = client_address(request, app[CONFIG].trusted_proxies)
-
-    def record() -> None:
-        app[STORE].record_event(
-            AUDIT_KIND, namespace, performer=username, performer_kind="robot", ip=ip, metadata=metadata,
-        )
-
+    store = app[STORE]
     try:
-        await app[OFFLOAD].database(record)
+        if success:
+            await app[OFFLOAD].write(
+                store.record_event, AUDIT_KIND, namespace, performer=username, performer_kind="robot", ip=ip,
+                metadata=metadata,
+            )
+        else:
+            await app[OFFLOAD].write(
+                store.record_refusal, AUDIT_KIND, namespace, performer=username, ip=ip, reason=reason,
+                metadata=metadata,
+            )
     except sqlite3.Error as exc:
         # The exchange's answer does not depend on the log; a busy database must not turn
         # a refusal into a 500 or a success into a failure.

@@ -20,9 +20,10 @@ from aiohttp import web
 from tokenstore import ANONYMOUS, InvalidCredentials, Principal
 from tokenstore.federation import is_federated_credential
 
-from .appkeys import CONFIG, CREDENTIALS, OFFLOAD, SIGNING_KEY, STORE
+from .appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, SIGNING_KEY, STORE
 from .basic_auth import parse_basic
 from .errors import TokenError, bad_request
+from .forwarded import client_address
 from .scopes import ScopeError, parse_scopes
 from .token_audit import record_login_failure
 from .token_issuance import Issuance, Issued, authorize_all
@@ -123,18 +124,39 @@ async def login_and_issue(request: web.Request, username: str, password: str, is
     The password is the robot's secret (bcrypt, or the verified-credential cache) or a keyless
     credential from ``/oauth2/federation/robot/token`` (told apart by its prefix; one lookup,
     checked in the issuing transaction itself). Raises a 401 TokenError when they do not
-    authenticate, or no longer do when the token would be issued; a database error (e.g. a
-    locked database) propagates to the error middleware.
+    authenticate, or no longer do when the token would be issued; a 429 or 503 TokenError when
+    the secret would need a bcrypt check that the login throttle refuses
+    (``gateway.login_throttle``); a database error (e.g. a locked database) propagates to the
+    error middleware.
     """
     app = request.app
+    throttle = app[LOGIN_THROTTLE]
+    keyless = is_federated_credential(password)
+    admitted = []
+
+    def address() -> str | None:
+        # Only when a check is to run or was refused: a warm request needs none.
+        return client_address(request, app[CONFIG].trusted_proxies)
+
+    async def admit_check(pending: int) -> None:
+        admitted.append(await throttle.admit_check(address(), username, pending))
+        await throttle.take_turn(admitted[-1])
+
     try:
-        if is_federated_credential(password):
+        if keyless:
+            await throttle.admit_address(address())
             return await app[OFFLOAD].write(issuance.for_federated, username, password)
-        _, issued = await app[CREDENTIALS].authenticate_then(username, password, issuance)
+        _, issued = await app[CREDENTIALS].authenticate_then(username, password, issuance, before_cold=admit_check)
         return issued
     except InvalidCredentials as exc:
+        throttle.failed(address(), None if keyless else username)
+        while admitted:  # before the audit write: the next suspect check's turn comes now
+            throttle.check_done(admitted.pop())
         await record_login_failure(request, username, exc.reason)
         raise _login_refused(request, username, exc) from None
+    finally:
+        for ticket in admitted:
+            throttle.check_done(ticket)
 
 
 def _login_refused(request: web.Request, username: str, exc: InvalidCredentials) -> TokenError:

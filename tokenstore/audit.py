@@ -7,7 +7,9 @@ the scopes asked for and the actions granted). Each row belongs to the namespace
 and is read back per namespace, newest first.
 
 A row never holds a secret: metadata keys that could carry one are dropped on the way in,
-and client-supplied text is cut to a bounded length.
+and client-supplied text is cut to a bounded length. Refused attempts (failed logins,
+refused keyless exchanges) are counted rather than listed: one row per kind, name, address
+and reason per ``REFUSAL_INTERVAL``, whose ``count`` grows (``record_refusal``).
 """
 
 import json
@@ -19,6 +21,12 @@ from .names import ROBOT_SEPARATOR
 _SECRET_KEYS = frozenset({"token", "secret", "password", "hash", "authorization"})
 _MAX_TEXT = 512
 _MAX_ITEMS = 50
+# Refusals of one (kind, performer, address, reason) within this many seconds of the first
+# share its row: a guesser adds to a count instead of writing a row per attempt.
+REFUSAL_INTERVAL = 300.0
+# What a refused client wrote (names, subjects, issuers, user agents) is cut to this many
+# characters in its row; nobody has checked it, and it is kept for the retention period.
+MAX_REFUSED_TEXT = 256
 DEFAULT_PAGE_SIZE = 20
 
 _EVENT_COLUMNS = "a.id, n.name, a.kind, a.performer, a.performer_kind, a.ip, a.repository, a.metadata, a.created"
@@ -39,25 +47,26 @@ class AuditEvent:
     created: float
 
 
-def _bounded(value, depth: int = 0):
-    """Return ``value`` with long text cut, long lists shortened and secret keys dropped."""
+def _bounded(value, depth: int = 0, max_text: int = _MAX_TEXT):
+    """Return ``value`` with text longer than ``max_text`` cut, long lists shortened and
+    secret keys dropped."""
     if isinstance(value, str):
-        return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + "..."
+        return value if len(value) <= max_text else value[:max_text] + "..."
     if isinstance(value, dict):
         if depth > 4:
             return "..."
         return {
-            str(key)[:_MAX_TEXT]: _bounded(item, depth + 1)
+            str(key)[:max_text]: _bounded(item, depth + 1, max_text)
             for key, item in list(value.items())[:_MAX_ITEMS]
             if str(key).lower() not in _SECRET_KEYS
         }
     if isinstance(value, (list, tuple)):
         if depth > 4:
             return "..."
-        return [_bounded(item, depth + 1) for item in value[:_MAX_ITEMS]]
+        return [_bounded(item, depth + 1, max_text) for item in value[:_MAX_ITEMS]]
     if value is None or isinstance(value, (bool, int, float)):
         return value
-    return _bounded(str(value), depth)
+    return _bounded(str(value), depth, max_text)
 
 
 class AuditMixin:
@@ -83,14 +92,48 @@ class AuditMixin:
         )
         return cursor.rowcount > 0
 
+    def record_refusal(
+        self, kind: str, namespace: str, *, performer: str, ip: str | None, reason: str, metadata: dict,
+        interval: float = REFUSAL_INTERVAL,
+    ) -> bool:
+        """Count a refused attempt by ``performer`` (a robot name as the client sent it) in
+        the log of the live namespace ``namespace``.
+
+        The first refusal of a (kind, performer, ip, reason) writes a row whose metadata is
+        ``metadata`` with ``count`` 1; those within ``interval`` seconds of it add to its
+        ``count`` instead of writing rows. Text is cut to MAX_REFUSED_TEXT characters. Must
+        run in a transaction with the database's writer (``Offload.write``), so that two
+        refusals never both write a first row. Returns False when no live namespace has that
+        name (nothing is written), True otherwise.
+        """
+        performer, ip, reason = (_bounded(value, max_text=MAX_REFUSED_TEXT) for value in (performer, ip, reason))
+        key = json.dumps([kind, performer, ip, reason])
+        now = self.clock()
+        counted = self.db.execute(
+            "UPDATE audit_log SET metadata = json_set(metadata, '$.count', json_extract(metadata, '$.count') + 1)"
+            " WHERE id = (SELECT a.id FROM audit_log a JOIN namespaces n ON n.id = a.namespace_id"
+            "  WHERE n.name = ? AND n.deleted_at IS NULL AND a.aggregate_key = ? AND a.created > ?"
+            "  ORDER BY a.created DESC LIMIT 1)",
+            [namespace, key, now - interval],
+        )
+        if counted.rowcount:
+            return True
+        metadata = _bounded({**metadata, "reason": reason}, max_text=MAX_REFUSED_TEXT)
+        cursor = self.db.execute(
+            "INSERT INTO audit_log (namespace_id, kind, performer, performer_kind, ip, metadata, created, aggregate_key)"
+            " SELECT id, ?, ?, 'robot', ?, ?, ?, ? FROM namespaces WHERE name = ? AND deleted_at IS NULL",
+            [kind, performer, ip, json.dumps({**metadata, "count": 1}), now, key, namespace],
+        )
+        return cursor.rowcount > 0
+
     def record_robot_login(
         self, username: str, *, success: bool, reason: str | None = None, ip: str | None = None,
         user_agent: str | None = None, scopes: list[str] | None = None, access: list[dict] | None = None,
     ) -> None:
         """Log a robot's token request in the robot's namespace.
 
-        A failure writes ``login_failure`` (with ``reason``, e.g. "invalid" or "expired");
-        a success writes ``login_success`` and ``issue_token`` (the scopes asked for and the
+        A failure counts a ``login_failure`` (with ``reason``, e.g. "invalid" or "expired";
+        ``record_refusal``); a success writes ``login_success`` and ``issue_token`` (the scopes asked for and the
         access granted), together. Nothing is written when the name is not of the form
         ``namespace+shortname`` or the namespace does not exist.
         """
@@ -99,9 +142,9 @@ class AuditMixin:
             return
         common = {"robot": username, "useragent": user_agent}
         if not success:
-            self.record_event(
-                "login_failure", namespace, performer=username, performer_kind="robot", ip=ip,
-                metadata={**common, "kind": "robot", "reason": reason or "invalid"},
+            self.record_refusal(
+                "login_failure", namespace, performer=username, ip=ip, reason=reason or "invalid",
+                metadata={**common, "kind": "robot"},
             )
             return
         # Both rows in one statement: atomic without a savepoint of its own, and one trip

@@ -278,6 +278,17 @@ def _secret_state(db: Database) -> None:
         db.execute(statement, params)
 
 
+@migrations(name="0010_audit_refusal_counts")
+def _audit_refusal_counts(db: Database) -> None:
+    """Refused attempts are counted in one row per (kind, performer, address, reason) and
+    interval (``tokenstore.audit``): the key that finds that row, indexed only where set."""
+    db.execute("ALTER TABLE audit_log ADD COLUMN aggregate_key TEXT")
+    db.execute(
+        "CREATE INDEX audit_log_aggregate ON audit_log(namespace_id, aggregate_key, created)"
+        " WHERE aggregate_key IS NOT NULL"
+    )
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)

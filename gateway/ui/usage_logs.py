@@ -3,7 +3,8 @@
 The same rows as ``GET /api/v1/organization/{org}/logs``, from the same ``Store.list_events``:
 who did what and from where — robots logging in and being refused, tokens issued, what the
 registry reports was pushed and pulled, and every change to robots and permissions. Each row
-is told in words here (``describe``); the metadata behind it never holds a secret.
+is told in words here (``describe``); refused logins and keyless exchanges show as refused,
+with how many times (one row counts the repeats). The metadata never holds a secret.
 """
 
 from dataclasses import dataclass
@@ -59,7 +60,9 @@ def describe(event: AuditEvent) -> LogRow:
     elif event.kind == "login_success":
         details = f"with {meta['useragent']}" if meta.get("useragent") else ""
     elif event.kind == "login_failure":
-        details = {"expired": "the secret has expired"}.get(meta.get("reason"), "wrong name or secret")
+        details = {"expired": "the secret has expired"}.get(meta.get("reason"), "wrong name or secret") + _times(meta)
+    elif event.kind == "federated_robot_token_exchange" and meta.get("success") is False:
+        return LogRow(event, "Keyless login refused", f"{meta.get('reason') or 'refused'}{_times(meta)}", True)
     elif "role" in meta or "username" in meta:
         subject = meta.get("username") or meta.get("member") or ""
         target = meta.get("repo") or meta.get("namespace") or ""
@@ -68,6 +71,12 @@ def describe(event: AuditEvent) -> LogRow:
     else:
         details = meta.get("robot") or meta.get("repo") or ""
     return LogRow(event, KIND_LABELS.get(event.kind, event.kind), str(details), event.kind == "login_failure")
+
+
+def _times(meta: dict) -> str:
+    """Return how many refusals a counted row stands for, in words ("" for one)."""
+    count = meta.get("count")
+    return f" ({count} times)" if isinstance(count, int) and count > 1 else ""
 
 
 @page

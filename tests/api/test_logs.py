@@ -46,7 +46,9 @@ async def test_token_requests_log_logins_and_the_tokens_issued(api, store, alice
     failure, issued, success = reply.body["logs"][:3]
     assert failure["ip"] == issued["ip"] == success["ip"] == "198.51.100.20"
     assert failure["performer"] == {"kind": "user", "name": "acme+ci", "is_robot": True}
-    assert failure["metadata"] == {"robot": "acme+ci", "useragent": "skopeo/1.9.3", "kind": "robot", "reason": "invalid"}
+    assert failure["metadata"] == {
+        "robot": "acme+ci", "useragent": "skopeo/1.9.3", "kind": "robot", "reason": "invalid", "count": 1,
+    }
     assert issued["metadata"]["scopes"] == ["repository:acme/app:pull,push"]
     assert issued["metadata"]["access"] == [{"type": "repository", "name": "acme/app", "actions": ["pull"]}]
     assert secret not in json.dumps(reply.body)

@@ -55,3 +55,23 @@ def test_members_have_no_usage_logs(page, ui_server, scene):
     expect(page.get_by_role("link", name="Usage logs")).to_have_count(0)
     response = page.goto(f"{ui_server.url}/organization/{scene.org}/logs")
     assert response.status in (403, 404)
+
+
+def test_counted_refusals_show_as_refused_with_their_count(page, ui_server, model, scene):
+    for _ in range(3):
+        model.record_robot_login(scene.robot, success=False, reason="invalid", ip="203.0.113.44")
+    for _ in range(2):
+        model.record_refusal(
+            "federated_robot_token_exchange", scene.org, performer=scene.robot, ip="203.0.113.44",
+            reason="the token has no iss (issuer) claim",
+            metadata={"robot": scene.robot, "issuer": None, "subject": None, "success": False},
+        )
+    sign_in(page, ui_server.url, scene.admin)
+    page.goto(f"{ui_server.url}/organization/{scene.org}/logs")
+    failure, exchange = page.locator("tr[data-kind=login_failure]"), page.locator("tr[data-kind=federated_robot_token_exchange]")
+    expect(failure).to_have_count(1)
+    expect(failure).to_contain_text("wrong name or secret (3 times)")
+    expect(failure.locator(".badge.refused")).to_have_text("Login refused")
+    expect(exchange).to_have_count(1)
+    expect(exchange).to_contain_text("no iss (issuer) claim (2 times)")
+    expect(exchange.locator(".badge.refused")).to_have_text("Keyless login refused")

@@ -44,6 +44,9 @@ def test_flag_beats_environment_beats_default():
         ("signing_alg", "HS256", "--signing-alg / REGAUTH_SIGNING_ALG"),
         ("audit_retention", "-1", "--audit-retention / REGAUTH_AUDIT_RETENTION: must be between 0"),
         ("audit_retention", "ninety", "--audit-retention / REGAUTH_AUDIT_RETENTION: must be a whole number"),
+        ("login_failures_per_address", "lots", "--login-failures-per-address / REGAUTH_LOGIN_FAILURES_PER_ADDRESS: must be a count"),
+        ("login_failures_per_robot", "0/minute", "--login-failures-per-robot / REGAUTH_LOGIN_FAILURES_PER_ROBOT: must be a count of at least 1"),
+        ("max_pending_bcrypt", "0", "--max-pending-bcrypt / REGAUTH_MAX_PENDING_BCRYPT: must be between 1"),
     ],
 )
 def test_invalid_settings_name_the_setting(name, value, fragment):

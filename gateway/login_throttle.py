@@ -1,0 +1,198 @@
+"""Guessing costs the guesser: limits on the secret checks that robot logins may cause.
+
+Failed logins are counted per client address (an IPv6 address by its /64) and per robot
+name, in a moving window held by ``limits`` in this process's memory. A login whose secret
+would need a bcrypt check (not a verified credential the cache already holds) from an
+address or for a name over its limit is answered 429 with Retry-After, without the check;
+verified credentials are never throttled, so other robots, and the same CI with its right
+secret, keep logging in. Refused keyless credentials count against their address too.
+The checks pending at once are bounded as well: beyond the bound, 503 without queueing.
+Refusals are answered after a short delay, so that refusing a flood costs little CPU.
+
+Everything here is per worker process and shared with nothing: with N workers, an address
+or a name gets up to N times each limit.
+"""
+
+import asyncio
+import ipaddress
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from limits import RateLimitItem
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from .errors import TokenError
+
+# Retry-After of the 503 for a full queue: at bcrypt cost 12 (a quarter second a check) two
+# cores clear the 16 checks a worker may have pending in about two seconds.
+QUEUE_FULL_RETRY_AFTER = 2
+# A refused client waits this long for its answer: a guesser's connections then send a few
+# requests a second each instead of as many as the server can refuse, which would take the
+# CPU the other clients' secret checks need.
+REFUSAL_DELAY = 0.5
+# Only the start of a name is counted: it bounds what a key costs in memory, and a real
+# robot name (at most 511 characters) is told apart well before that.
+_MAX_KEY_TEXT = 256
+# How much of a name a refusal echoes back.
+_SHOWN_NAME = 80
+_IPV6_PREFIX = 64
+
+
+@dataclass(eq=False)
+class Ticket:
+    """A check admitted by ``LoginThrottle.admit_check``: the keys it is counted under, and
+    whether it holds the turn of the suspect checks."""
+
+    keys: tuple[tuple[str, str], ...]
+    holds_turn: bool = False
+
+
+class LoginThrottle:
+    """Counts failed logins and refuses the secret checks of addresses and names over their
+    limits (429), and checks beyond ``max_pending`` (503).
+
+    A check still running counts against its address and name as if it will fail: a guesser
+    with many connections gets no more checks at once than the limit, instead of the limit
+    plus one per connection before the first failures are counted. And suspect checks (from
+    an address or for a name with failures in the window, or for a name already being
+    checked) take turns, one at a time: a guesser's checks never fill the bcrypt pool ahead
+    of other clients' first logins.
+    """
+
+    def __init__(self, per_address: RateLimitItem, per_robot: RateLimitItem, max_pending: int):
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._per_address = per_address
+        self._per_robot = per_robot
+        self._max_pending = max_pending
+        # Checks admitted and not yet done, per key; a key leaves when its count is 0.
+        self._checking: Counter[tuple[str, str]] = Counter()
+        self._suspect_turn = asyncio.Semaphore(1)
+        self._waiting_turn = 0
+
+    async def admit_check(self, address: str | None, username: str, pending: int) -> Ticket:
+        """Allow a bcrypt check of ``username``'s secret for a client at ``address`` while
+        ``pending`` checks are queued or running; returns its Ticket, for ``take_turn`` and
+        then ``check_done`` (always, once it ends or fails).
+
+        Raises a 429 TokenError (with Retry-After) when the address or the name is at its
+        limit of failures (checks running included), a 503 TokenError (with Retry-After)
+        when the checks pending and waiting for their turn have reached the bound; either
+        after REFUSAL_DELAY seconds.
+        """
+        try:
+            return self._admit_check(address, username, pending)
+        except TokenError:
+            await asyncio.sleep(REFUSAL_DELAY)
+            raise
+
+    def _admit_check(self, address: str | None, username: str, pending: int) -> Ticket:
+        address_key = ("address", _address_key(address))
+        robot_key = ("robot", username[:_MAX_KEY_TEXT])
+        self._admit(self._per_address, address_key, f"from {address or 'your address'}",
+                    "with a robot's full name (namespace+shortname) and its current secret")
+        self._admit(self._per_robot, robot_key, f"for {_shown(robot_key[1])}",
+                    "with its current secret; a regenerated secret replaces the old one")
+        if pending + self._waiting_turn >= self._max_pending:
+            raise TokenError(
+                503, "UNAVAILABLE", "too many logins waiting for their secret check",
+                f"too many logins are waiting for their secret check: try again in {QUEUE_FULL_RETRY_AFTER} seconds",
+                retry_after=QUEUE_FULL_RETRY_AFTER,
+            )
+        self._checking.update((address_key, robot_key))
+        return Ticket((address_key, robot_key))
+
+    async def take_turn(self, ticket: Ticket) -> None:
+        """Return at once for a check nothing is suspect about; else once it is the suspect
+        checks' turn (one at a time), which ``check_done`` hands on."""
+        address_key, robot_key = ticket.keys
+        suspect = (
+            self._checking[robot_key] > 1
+            or self._has_failures(self._per_address, address_key)
+            or self._has_failures(self._per_robot, robot_key)
+        )
+        if not suspect:
+            return
+        self._waiting_turn += 1
+        try:
+            await self._suspect_turn.acquire()
+        finally:
+            self._waiting_turn -= 1
+        ticket.holds_turn = True
+
+    def check_done(self, ticket: Ticket) -> None:
+        """Stop counting the check of ``ticket`` and hand on its turn; count its failure
+        with ``failed`` first."""
+        if ticket.holds_turn:
+            ticket.holds_turn = False
+            self._suspect_turn.release()
+        self._checking.subtract(ticket.keys)
+        for key in ticket.keys:
+            if self._checking[key] <= 0:
+                del self._checking[key]
+
+    async def admit_address(self, address: str | None) -> None:
+        """Allow a check that costs no bcrypt (a keyless credential) for a client at
+        ``address``; returns None, raises a 429 TokenError (with Retry-After) after
+        REFUSAL_DELAY seconds when the address is at its limit of failures."""
+        try:
+            self._admit_address(address)
+        except TokenError:
+            await asyncio.sleep(REFUSAL_DELAY)
+            raise
+
+    def _admit_address(self, address: str | None) -> None:
+        self._admit(self._per_address, ("address", _address_key(address)), f"from {address or 'your address'}",
+                    "with a robot's full name (namespace+shortname) and its current secret")
+
+    def failed(self, address: str | None, username: str | None) -> None:
+        """Count a refused credential from ``address``, and against ``username`` unless it
+        is None (a refused keyless credential counts against its address only)."""
+        self._limiter.hit(self._per_address, "address", _address_key(address))
+        if username is not None:
+            self._limiter.hit(self._per_robot, "robot", username[:_MAX_KEY_TEXT])
+
+    def _has_failures(self, rate: RateLimitItem, key: tuple[str, str]) -> bool:
+        return self._limiter.get_window_stats(rate, *key).remaining < rate.amount
+
+    def _admit(self, rate: RateLimitItem, key: tuple[str, str], whose: str, how: str) -> None:
+        """Raise a 429 TokenError when the failures counted under ``key`` and its checks
+        still running reach ``rate``."""
+        if self._limiter.test(rate, *key, cost=self._checking[key] + 1):
+            return
+        reset, remaining = self._limiter.get_window_stats(rate, *key)
+        # At the limit with failures alone: until the oldest leaves the window. Else checks
+        # still running fill it: they end within a second or so.
+        wait = max(1, math.ceil(reset - time.time())) if remaining <= 0 else 1
+        raise TokenError(
+            429, "TOOMANYREQUESTS", "too many failed logins",
+            f"too many failed logins {whose} ({_rate(rate)}): try again in {wait} seconds {how}",
+            retry_after=wait,
+        )
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= _SHOWN_NAME else name[:_SHOWN_NAME] + "..."
+
+
+def _rate(rate: RateLimitItem) -> str:
+    """Return ``rate`` in words: "10 in 1 minute"."""
+    return f"{rate.amount} in {rate.multiples} {rate.GRANULARITY.name}{'s' if rate.multiples != 1 else ''}"
+
+
+def _address_key(address: str | None) -> str:
+    """Return what failures from ``address`` are counted under: the address, or for IPv6 its
+    /64 (one machine commonly holds a whole /64)."""
+    if address is None:
+        return "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:_MAX_KEY_TEXT]
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{parsed}/{_IPV6_PREFIX}", strict=False))
