@@ -196,7 +196,7 @@ class Bench:
         self.seeded = seed.seed_base(
             self.regauth.data_dir / "regauth.db", bcrypt_cost=self.args.bcrypt_cost,
             warm_robots=self.args.warm_robots,
-            cold_robots=sum(n for _, n in COLD_LEVELS) + HEALTH_COLD_ROBOTS + 4 * (FRESH_LOGINS + 1) + 10,
+            cold_robots=sum(n for _, n in COLD_LEVELS) + HEALTH_COLD_ROBOTS + 5 * (FRESH_LOGINS + 1) + 10,
             total_robots=self.args.robots, filler_permissions=self.args.robots * 10,
         )
         self.cold_names = list(self.seeded.cold.names)
@@ -345,25 +345,33 @@ class Bench:
                     self.flood_once(server, variant, addresses, seconds, per_check)
             finally:
                 server.stop()
+        self.fresh_under_warm_load(per_check)
 
-    def flood_once(self, server: Regauth, variant: str, addresses: int, seconds: float, per_check: float) -> None:
-        r = self.report
-        target = self.take_cold(1)  # the robot whose secret the one-address flood guesses
-        where = "one address" if addresses == 1 else f"{addresses:,} addresses, random names"
-        connections = FLOOD_CONNECTIONS if addresses == 1 else MANY_FLOOD_CONNECTIONS
-        flood = loadgen.ColdClient(server.url(self.token_path), target, concurrency=connections,
-                                   deadline=seconds, mode="flood", addresses=addresses)
-        flood_end = time.monotonic() + seconds
-        lead = min(2.0, seconds / 4)
-        time.sleep(lead)  # the guessing is under way
+    def fresh_under_warm_load(self, per_check: float) -> None:
+        """Time fresh robots' first logins while the warm load of (g) runs and no one guesses:
+        what that load alone does to a bcrypt check."""
+        seconds = max(4.0, min(10.0, self.args.flood_seconds / 3))
+        self.warm_up()
         warm: list[loadgen.Run] = []
-        warm_thread = threading.Thread(target=lambda: warm.append(
-            self.warm(WARM_DURING_FLOOD, max(1.0, seconds - lead - 1), server)))
-        warm_thread.start()
+        thread = threading.Thread(target=lambda: warm.append(self.warm(WARM_DURING_FLOOD, seconds)))
+        thread.start()
+        time.sleep(0.5)
+        fresh_ms, fresh_status = self.fresh_logins(self.regauth, FRESH_LOGINS, time.monotonic() + seconds - 1)
+        thread.join()
+        self.report.add(
+            "g", f"control, no flood: a fresh robot's first login while warm /token runs at c={WARM_DURING_FLOOD}",
+            f"{', '.join(_ms(ms) for ms in fresh_ms)} ({', '.join(str(s) for s in fresh_status)}); "
+            f"worst {max(fresh_ms) / per_check:.1f}× one bcrypt check; warm p99 {_ms(warm[0].p99_ms)}",
+        )
+
+    def fresh_logins(self, server: Regauth, count: int, until: float) -> tuple[list[float], list]:
+        """Log ``count`` robots never verified before in, one after the other from
+        FRESH_ADDRESS, spread over the first half of what is left until ``until``; returns
+        each login's milliseconds and status ("no answer" after FRESH_TIMEOUT)."""
+        gap = max(0.2, (until - time.monotonic()) / 2 / count)
         fresh_ms, fresh_status = [], []
-        gap = max(0.2, (seconds - lead - 1) / FRESH_LOGINS)
-        for _ in range(FRESH_LOGINS):
-            if fresh_ms and time.monotonic() >= flood_end:
+        for _ in range(count):
+            if fresh_ms and time.monotonic() >= until:
                 break  # a login that waited out the flood: the next would not be timed during one
             fresh = self.take_cold(1)
             began = time.perf_counter()
@@ -376,7 +384,25 @@ class Bench:
             fresh_ms.append((time.perf_counter() - began) * 1000)
             fresh_status.append(status)
             time.sleep(max(0.0, gap - fresh_ms[-1] / 1000))
-        warm_thread.join()
+        return fresh_ms, fresh_status
+
+    def flood_once(self, server: Regauth, variant: str, addresses: int, seconds: float, per_check: float) -> None:
+        r = self.report
+        target = self.take_cold(1)  # the robot whose secret the one-address flood guesses
+        where = "one address" if addresses == 1 else f"{addresses:,} addresses, random names"
+        connections = FLOOD_CONNECTIONS if addresses == 1 else MANY_FLOOD_CONNECTIONS
+        flood = loadgen.ColdClient(server.url(self.token_path), target, concurrency=connections,
+                                   deadline=seconds, mode="flood", addresses=addresses)
+        flood_end = time.monotonic() + seconds
+        lead = min(2.0, seconds / 4)
+        time.sleep(lead)  # the guessing is under way
+        # First the fresh robots' logins, then the warm load, both during the flood: a warm
+        # load of c=16 keeps both cores busy by itself, and a bcrypt check under it takes
+        # several times as long, flood or no flood (the last row of (g) shows it); timed
+        # together, the two would measure the warm load, not the flood.
+        fresh_ms, fresh_status = self.fresh_logins(server, FRESH_LOGINS, flood_end)
+        warm_seconds = max(1.0, flood_end - time.monotonic() - 1)
+        warm = [self.warm(WARM_DURING_FLOOD, warm_seconds, server)]
         guessed = flood.result()
         statuses = ", ".join(f"{count:,} × {status}" for status, count in sorted(flood.statuses.items()))
         total = sum(flood.statuses.values())

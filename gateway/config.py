@@ -136,7 +136,7 @@ SETTINGS: tuple[Setting, ...] = (
             "10/minute", _rate,
             "failed logins one robot name may have, from any address, before its logins that need a secret"
             " check are answered 429"),
-    Setting("max_pending_bcrypt", "--max-pending-bcrypt", "REGAUTH_MAX_PENDING_BCRYPT", "16", _int_between(1, 100000),
+    Setting("max_pending_bcrypt", "--max-pending-bcrypt", "REGAUTH_MAX_PENDING_BCRYPT", "32", _int_between(1, 100000),
             "secret checks of robot logins that may wait or run at once; more are answered 503"),
 )
 
@@ -159,7 +159,7 @@ class Config:
     allow_private_issuers: bool = False
     login_failures_per_address: limits.RateLimitItem = field(default_factory=lambda: limits.parse("30/minute"))
     login_failures_per_robot: limits.RateLimitItem = field(default_factory=lambda: limits.parse("10/minute"))
-    max_pending_bcrypt: int = 16
+    max_pending_bcrypt: int = 32
 
     @property
     def audit_retention_seconds(self) -> float | None:

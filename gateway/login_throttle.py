@@ -26,8 +26,9 @@ from limits.strategies import MovingWindowRateLimiter
 
 from .errors import TokenError
 
-# Retry-After of the 503 for a full queue: at bcrypt cost 12 (a quarter second a check) two
-# cores clear the 16 checks a worker may have pending in about two seconds.
+# Retry-After of the 503 for a full queue: at bcrypt cost 12 (a quarter second a check) a
+# worker with a core's worth of bcrypt clears a quarter of the 32 checks it may have pending
+# in about two seconds; asking again then finds room.
 QUEUE_FULL_RETRY_AFTER = 2
 # A refused client waits this long for its answer: a guesser's connections then send a few
 # requests a second each instead of as many as the server can refuse, which would take the
@@ -56,10 +57,11 @@ class LoginThrottle:
 
     A check still running counts against its address and name as if it will fail: a guesser
     with many connections gets no more checks at once than the limit, instead of the limit
-    plus one per connection before the first failures are counted. And suspect checks (from
-    an address or for a name with failures in the window, or for a name already being
-    checked) take turns, one at a time: a guesser's checks never fill the bcrypt pool ahead
-    of other clients' first logins.
+    plus one per connection before the first failures are counted. An address over its
+    limit is refused (429) the names with failures or a check running; other names' checks
+    from it go on, as suspects. Suspect checks (from an address or for a name with failures
+    in the window, or for a name already being checked) take turns, one at a
+    time: a guesser's checks never fill the bcrypt pool ahead of other clients' first logins.
     """
 
     def __init__(self, per_address: RateLimitItem, per_robot: RateLimitItem, max_pending: int):
@@ -91,10 +93,15 @@ class LoginThrottle:
     def _admit_check(self, address: str | None, username: str, pending: int) -> Ticket:
         address_key = ("address", _address_key(address))
         robot_key = ("robot", username[:_MAX_KEY_TEXT])
-        self._admit(self._per_address, address_key, f"from {address or 'your address'}",
-                    "with a robot's full name (namespace+shortname) and its current secret")
         self._admit(self._per_robot, robot_key, f"for {_shown(robot_key[1])}",
                     "with its current secret; a regenerated secret replaces the old one")
+        # Over its limit, an address is refused only the names it may be guessing (failed or
+        # being checked): another robot's first login from there is checked, in its turn
+        # with the other suspect checks, so a guesser sharing an address with a CI does not
+        # lock the CI's other robots out.
+        if self._checking[robot_key] or self._has_failures(self._per_robot, robot_key):
+            self._admit(self._per_address, address_key, f"from {address or 'your address'}",
+                        "with a robot's full name (namespace+shortname) and its current secret")
         if pending + self._waiting_turn >= self._max_pending:
             raise TokenError(
                 503, "UNAVAILABLE", "too many logins waiting for their secret check",
