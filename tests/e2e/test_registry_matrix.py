@@ -289,6 +289,32 @@ def test_login_succeeds_with_the_right_secret_and_fails_with_a_wrong_one(
     expect_ok(client.login(stack.host, robot.name, robot.secret))
 
 
+# What each client prints when regauth throttles a login (429 with details): docker shows the
+# details line; containers/image replaces it with its own text for a 429.
+THROTTLED_MESSAGE = {
+    "docker": "too many failed logins for",
+    "skopeo": "too many requests to registry",
+    "podman": "too many requests to registry",
+}
+# The default --login-failures-per-robot: 10 a minute.
+ROBOT_FAILURES = 10
+
+
+def test_failed_logins_are_throttled_as_each_client_shows_it(
+    client: Client, stack: Stack, namespace: str, make_robot: MakeRobot,
+) -> None:
+    guessed, other = make_robot(f"{namespace}+guessed"), make_robot(f"{namespace}+other")
+    for _ in range(ROBOT_FAILURES):
+        expect_login_refused(client, client.login(stack.host, guessed.name, guessed.secret[:-1] + "?"))
+
+    # Even the right secret waits for the window now: the name is being guessed.
+    throttled = client.login(stack.host, guessed.name, guessed.secret)
+    assert not throttled.ok, throttled
+    assert THROTTLED_MESSAGE[client.name] in throttled.output, throttled
+    # Another robot logs in from the same address at once.
+    expect_ok(client.login(stack.host, other.name, other.secret))
+
+
 @pytest.mark.parametrize("role", ["read", "write", "admin"])
 def test_role_without_repository_grant_gives_nothing(
     role: str, skopeo: SkopeoClient, stack: Stack, namespace: str, regauth_cli: RegauthCli,
