@@ -95,7 +95,12 @@ def unavailable(request: web.Request, exc: BaseException) -> Unavailable | None:
     if cause is None:
         return None
     log.warning("%s %s answered 503: %s (%s)", request.method, request.path, cause, exc)
-    return Unavailable(cause, BUSY_RETRY_AFTER if cause == BUSY_CAUSE else UNAVAILABLE_RETRY_AFTER)
+    return Unavailable(cause, retry_after_for(cause))
+
+
+def retry_after_for(cause: str) -> str:
+    """Return the Retry-After (seconds, as text) of a 503 for the database ``cause``."""
+    return BUSY_RETRY_AFTER if cause == BUSY_CAUSE else UNAVAILABLE_RETRY_AFTER
 
 
 def bad_request(message: str) -> TokenError:

@@ -23,7 +23,7 @@ from tokenstore.database import database_unavailable
 from tokenstore.registry_activity import EVENT_KINDS, RepositoryEvent
 
 from .appkeys import CONFIG, OFFLOAD, SIGNING_KEY, STORE
-from .errors import TokenError, bad_request
+from .errors import UNAVAILABLE_RETRY_AFTER, TokenError, bad_request, retry_after_for
 from .events_token import EventsTokenFileInvalid, EventsTokenReader, EventsTokens
 from .text_input import TextInvalid, check_json_text
 
@@ -50,7 +50,8 @@ def _accepted_tokens(app: web.Application) -> EventsTokens:
         return app[EVENTS_TOKENS].tokens(app[SIGNING_KEY])
     except (EventsTokenFileInvalid, OSError) as exc:
         log.error("registry events refused: %s", exc)
-        raise TokenError(503, "UNAVAILABLE", "the events token file cannot be read; the server log says why") from None
+        raise TokenError(503, "UNAVAILABLE", "the events token file cannot be read; the server log says why",
+                         retry_after=int(UNAVAILABLE_RETRY_AFTER)) from None
 
 
 async def receive_events(request: web.Request) -> web.Response:
@@ -94,6 +95,7 @@ async def receive_events(request: web.Request) -> web.Response:
                         len(parsed), cause, exc)
             raise TokenError(
                 503, "UNAVAILABLE", f"the audit log could not be written ({cause}); send the events again",
+                retry_after=int(retry_after_for(cause)),
             ) from None
     return web.json_response({"received": len(events), "written": written, "dropped": dropped})
 

@@ -106,5 +106,5 @@ async def test_a_database_failure_asks_the_registry_to_send_again(client, store,
 
     monkeypatch.setattr(store, "record_repository_events", locked)
     reply = await post(client, events_token, {"events": [event("d1")]})
-    assert reply.status == 503
+    assert reply.status == 503 and reply.headers["Retry-After"] == "1"
     assert "send the events again" in (await reply.json())["details"]
