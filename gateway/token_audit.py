@@ -27,13 +27,12 @@ def client_fields(request: web.Request) -> dict:
     }
 
 
-async def record_login_failure(request: web.Request, username: str, reason: str | None) -> None:
-    """Log ``login_failure`` in the namespace of robot ``username`` (if it exists); a write
-    that fails is logged, not raised."""
+async def record_login_failure(request: web.Request, username: str, reason: str | None, client: dict) -> None:
+    """Log ``login_failure`` in the namespace of robot ``username`` (if it exists), with
+    ``client`` (``client_fields`` of the request); a write that fails is logged, not raised."""
     try:
         await request.app[OFFLOAD].write_soon(
-            request.app[STORE].record_robot_login, username=username, success=False, reason=reason,
-            **client_fields(request),
+            request.app[STORE].record_robot_login, username=username, success=False, reason=reason, **client,
         )
     except Exception as exc:  # noqa: BLE001 - auditing a refusal must not turn it into an error
         log.warning("could not write the audit row of a refused login: %s", exc.__class__.__name__)

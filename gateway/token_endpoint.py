@@ -23,7 +23,6 @@ from tokenstore.federation import is_federated_credential
 from .appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, SIGNING_KEY, STORE
 from .basic_auth import parse_basic
 from .errors import TokenError, bad_request
-from .forwarded import client_address
 from .scopes import ScopeError, parse_scopes
 from .token_audit import record_login_failure
 from .token_issuance import Issuance, Issued, authorize_all
@@ -132,27 +131,24 @@ async def login_and_issue(request: web.Request, username: str, password: str, is
     app = request.app
     throttle = app[LOGIN_THROTTLE]
     keyless = is_federated_credential(password)
+    address = issuance.client["ip"]
     admitted = []
 
-    def address() -> str | None:
-        # Only when a check is to run or was refused: a warm request needs none.
-        return client_address(request, app[CONFIG].trusted_proxies)
-
     async def admit_check(pending: int) -> None:
-        admitted.append(await throttle.admit_check(address(), username, pending))
+        admitted.append(await throttle.admit_check(address, username, pending))
         await throttle.take_turn(admitted[-1])
 
     try:
         if keyless:
-            await throttle.admit_address(address())
+            await throttle.admit_address(address)
             return await app[OFFLOAD].write(issuance.for_federated, username, password)
         _, issued = await app[CREDENTIALS].authenticate_then(username, password, issuance, before_cold=admit_check)
         return issued
     except InvalidCredentials as exc:
-        throttle.failed(address(), None if keyless else username)
+        throttle.failed(address, None if keyless else username)
         while admitted:  # before the audit write: the next suspect check's turn comes now
             throttle.check_done(admitted.pop())
-        await record_login_failure(request, username, exc.reason)
+        await record_login_failure(request, username, exc.reason, issuance.client)
         raise _login_refused(request, username, exc) from None
     finally:
         for ticket in admitted:

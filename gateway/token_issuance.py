@@ -50,7 +50,8 @@ class Issuance:
         """``refresh_client_id`` (None: no refresh token) is the client a refresh token is for."""
         self._store = request.app[STORE]
         self._scopes = scopes
-        self._client = client_fields(request)
+        # The audit rows' ip and user_agent; a refused login's row and the throttle use them too.
+        self.client = client_fields(request)
         self._refresh_client_id = refresh_client_id
 
     def __call__(self, principal: Principal) -> Issued:
@@ -69,7 +70,7 @@ class Issuance:
         store.record_robot_login(
             principal.username, success=True,
             scopes=[f"{s.resource.type}:{s.resource.name}:{','.join(s.actions)}" for s in self._scopes],
-            access=[a.claim() for a in access], **self._client,
+            access=[a.claim() for a in access], **self.client,
         )
         return Issued(principal, access, refresh_token)
 
