@@ -4,7 +4,7 @@ import base64
 import binascii
 
 from .errors import bad_request
-from .text_input import has_bad_text
+from .text_input import TextInvalid, check_text
 
 # A robot name is at most 511 characters and a secret 64; anything far longer is junk.
 MAX_CREDENTIALS_LENGTH = 8192
@@ -13,9 +13,8 @@ MAX_CREDENTIALS_LENGTH = 8192
 def parse_basic(header: str) -> tuple[str, str]:
     """Return (username, password) from a Basic Authorization header value.
 
-    Raises a 400 TokenError for another scheme, bad base64, bad UTF-8, no ':' or a NUL in
-    the user name. The
-    messages never echo the header (it holds the secret).
+    Raises a 400 TokenError for another scheme, bad base64, bad UTF-8, no ':' or a NUL or
+    lone surrogate in the user name. The messages never echo the header (it holds the secret).
     """
     scheme, _, encoded = header.strip().partition(" ")
     if scheme.lower() != "basic":
@@ -30,6 +29,8 @@ def parse_basic(header: str) -> tuple[str, str]:
     username, sep, password = decoded.partition(":")
     if not sep:
         raise bad_request("malformed Basic Authorization header: no ':' between name and secret")
-    if has_bad_text(username):
-        raise bad_request("the user name in the Basic Authorization header must not contain NUL characters")
+    try:
+        check_text(username, "the user name in the Basic Authorization header")
+    except TextInvalid as exc:
+        raise bad_request(str(exc)) from None
     return username, password

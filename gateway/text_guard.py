@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .api.errors import invalid_request
 from .errors import HTTPProblem, bad_request
-from .text_input import has_bad_text, short_name
+from .text_input import TextInvalid, check_text, has_bad_text, short_name
 from .ui.errors import UiError
 
 # Paths whose errors take the registry's token error shape rather than the API's or the UI's.
@@ -30,7 +30,10 @@ async def text_guard_middleware(request: web.Request, handler):
     with a 400 naming the parameter; pass every other request on unchanged."""
     if has_bad_text(request.path) or has_bad_text(request.query_string):
         for name, value in request.query.items():
-            if has_bad_text(name) or has_bad_text(value):
-                raise refusal(request, f"query parameter {short_name(name)!r} must be text without NUL characters")
+            try:
+                for text in (name, value):
+                    check_text(text, f"query parameter {short_name(name)!r}")
+            except TextInvalid as exc:
+                raise refusal(request, str(exc)) from None
         raise refusal(request, "the path must be text without NUL characters or lone surrogates")
     return await handler(request)

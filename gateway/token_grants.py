@@ -20,7 +20,7 @@ from tokenstore import InvalidCredentials
 from .appkeys import CONFIG, OFFLOAD
 from .errors import TokenError, bad_request
 from .scopes import ScopeError, parse_scopes
-from .text_input import has_bad_text
+from .text_input import TextInvalid, check_text
 from .token_endpoint import check_service, login_and_issue, token_response
 from .token_issuance import Issuance
 
@@ -81,6 +81,9 @@ def _field(form, name: str) -> str | None:
     value = form.get(name)
     if value is not None and not isinstance(value, str):
         raise bad_request(f"{name} must be a plain form field")
-    if value is not None and has_bad_text(value):
-        raise bad_request(f"{name} must be text without NUL characters")
+    if value is not None:
+        try:
+            check_text(value, name)
+        except TextInvalid as exc:
+            raise bad_request(str(exc)) from None
     return value
