@@ -83,10 +83,6 @@ class Unavailable:
         return ", try again in a moment" if self.cause == BUSY_CAUSE else ""
 
 
-# The busy answer's text, for code that answers it itself.
-BUSY_MESSAGE = Unavailable(BUSY_CAUSE, BUSY_RETRY_AFTER).message
-
-
 def unavailable(request: web.Request, exc: BaseException) -> Unavailable | None:
     """Return the 503 to answer when ``exc`` is the database unable to answer (see
     ``tokenstore.database.database_unavailable``), after logging one WARNING line that names
