@@ -77,3 +77,26 @@ class LastAdmin(TokenStoreError, ValueError):
 
 class DatabaseCorrupt(TokenStoreError):
     """Raised at start when the database fails SQLite's integrity check (``quick_check``)."""
+
+
+class StoreUnavailable(TokenStoreError):
+    """Raised when the store cannot answer at all: its database cannot be reached, its disk
+    is full or read-only, its file is corrupt, removed or replaced.
+
+    ``cause`` says why in words for a person ("the database's disk is full"); the message
+    may add detail for the log. Never raised for a bug or a broken rule.
+    """
+
+    def __init__(self, cause: str, detail: str = ""):
+        super().__init__(f"{cause}: {detail}" if detail else cause)
+        self.cause = cause
+
+
+class StoreBusy(StoreUnavailable):
+    """Raised when a lock held by another writer was not granted within the store's lock
+    timeout; trying again later may succeed."""
+
+
+class DuplicateRow(TokenStoreError):
+    """Raised by a backend when a write would break a unique rule (a live name taken); the
+    store turns it into AlreadyExists, naming what was taken."""

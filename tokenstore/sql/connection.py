@@ -1,0 +1,39 @@
+"""What the shared queries need of a backend's connection."""
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+
+class Cursor(Protocol):
+    """The result of one statement."""
+
+    rowcount: int
+
+    def fetchone(self) -> tuple | None: ...
+
+    def fetchall(self) -> list[tuple]: ...
+
+    def __iter__(self) -> Iterator[tuple]: ...
+
+
+class SqlDatabase(Protocol):
+    """One connection, used by one thread at a time.
+
+    ``execute`` takes SQL with ``?`` placeholders and raises only tokenstore errors:
+    ``DuplicateRow`` for a unique rule broken, ``StoreBusy`` for a lock not granted in time,
+    ``StoreUnavailable`` when the database cannot answer. Outside ``atomic()`` each statement
+    commits by itself.
+    """
+
+    def execute(self, sql: str, params: Sequence = ()) -> Cursor: ...
+
+    def atomic(self) -> AbstractContextManager["SqlDatabase"]:
+        """A write transaction, holding the store's write lock from its start, committed at
+        the end of the block or rolled back when it raises; nested: a savepoint."""
+        ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def close(self) -> None: ...
