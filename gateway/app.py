@@ -1,12 +1,11 @@
 """The aiohttp application: ``create_app(config)``."""
 
-import errno
 import logging
 
 from aiohttp import web
 
-from tokenstore import Store
-from tokenstore.database import database_unavailable
+from tokenstore import StoreUnavailable, open_store
+from tokenstore.interface import TokenStore
 
 from . import keys, no_store
 from .appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, SIGNING_KEY, STORE
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(config, *, store: Store | None = None) -> web.Application:
+def create_app(config, *, store: TokenStore | None = None) -> web.Application:
     """Build the application for ``config``.
 
     The store, signing key and thread pools are opened at startup and closed at cleanup. A
@@ -59,14 +58,13 @@ def create_app(config, *, store: Store | None = None) -> web.Application:
     return app
 
 
-def _resources(given_store: Store | None):
+def _resources(given_store: TokenStore | None):
     async def context(app: web.Application):
         config = app[CONFIG]
         app[SIGNING_KEY] = keys.load(config.key_path, config.certificate_path)
-        if given_store is None and not config.database_path.exists():
-            # A worker started after the database was removed must not serve a new, empty one.
-            raise FileNotFoundError(errno.ENOENT, "the database is missing", str(config.database_path))
-        store = given_store or Store(config.database_path, bcrypt_cost=config.bcrypt_cost)
+        # create=False: a worker started after the database was removed must not serve a
+        # new, empty one.
+        store = given_store or open_store(config.database_location, bcrypt_cost=config.bcrypt_cost, create=False)
         offload = Offload(store=store)
         app[STORE] = store
         app[OFFLOAD] = offload
@@ -83,13 +81,13 @@ def _resources(given_store: Store | None):
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database file is the one opened and answers a read; 503 otherwise, with
-    the cause in ``reason`` (e.g. "the database file was removed or replaced while the
-    server ran")."""
+    """200 when the store answers a read (and, for SQLite, its file is the one opened); 503
+    otherwise, with the cause in ``reason`` (e.g. "the database file was removed or replaced
+    while the server ran")."""
     try:
-        await request.app[OFFLOAD].database(request.app[STORE].ping)
+        await request.app[OFFLOAD].database(request.app[STORE].check)
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        reason = database_unavailable(exc) or "the database did not answer a read"
+        reason = exc.cause if isinstance(exc, StoreUnavailable) else "the database did not answer a read"
         log.warning("health check failed: %s (%s)", reason, exc.__class__.__name__)
         return web.json_response({"status": "unavailable", "reason": reason}, status=503)
     return web.json_response({"status": "ok"})

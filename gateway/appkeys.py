@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from tokenstore import Store
+from tokenstore.interface import TokenStore
 
 from .config import Config
 from .credential_cache import CredentialChecker
@@ -12,7 +12,7 @@ from .offload import Offload
 from .oidc import OIDCVerifier
 
 CONFIG = web.AppKey("config", Config)
-STORE = web.AppKey("store", Store)
+STORE = web.AppKey("store", TokenStore)
 SIGNING_KEY = web.AppKey("signing_key", SigningKey)
 OFFLOAD = web.AppKey("offload", Offload)
 CREDENTIALS = web.AppKey("credentials", CredentialChecker)

@@ -8,13 +8,12 @@ import argparse
 import asyncio
 import json
 import logging
-import sqlite3
 import sys
 from collections.abc import Callable
 
-from tokenstore import NameInvalid, PasswordInvalid, Store, TokenStoreError
-from tokenstore.database import check_integrity, database_busy
+from tokenstore import NameInvalid, PasswordInvalid, StoreBusy, StoreUnavailable, TokenStoreError, open_store
 from tokenstore.errors import DatabaseCorrupt
+from tokenstore.interface import TokenStore
 from tokenstore.federation import FederationInvalid
 from tokenstore.secret_lifecycle import LifetimeInvalid
 
@@ -144,15 +143,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = Config.load({setting.name: getattr(args, setting.name) for setting in SETTINGS})
         return args.handler(config, args) or 0
+    except StoreUnavailable as exc:
+        hint = "; another process holds a long write, try again" if isinstance(exc, StoreBusy) else ""
+        print(f"regauth: error: the database ({config.database_shown}): {exc.cause}{hint}", file=sys.stderr)
+        return EXIT_ERROR
     except (ConfigError, TokenStoreError, keys.KeyError_, events_token.EventsTokenFileInvalid) as exc:
         print(f"regauth: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
         print(f"regauth: error: {exc.strerror or exc} ({exc.filename or ''})", file=sys.stderr)
-        return EXIT_ERROR
-    except sqlite3.Error as exc:
-        hint = "; another process holds a long write, try again" if database_busy(exc) else ""
-        print(f"regauth: error: the database ({config.database_path}): {exc}{hint}", file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -160,10 +159,10 @@ def _print(value) -> None:
     print(json.dumps(value, indent=2))
 
 
-def _store(config: Config) -> Store:
-    if not config.database_path.exists():
+def _store(config: Config, *, integrity_check: bool = False) -> TokenStore:
+    if not config.database and not config.database_path.exists():
         raise ConfigError(f"--data-dir / REGAUTH_DATA_DIR: no database in {config.data_dir}; run `regauth init` first")
-    return Store(config.database_path, bcrypt_cost=config.bcrypt_cost)
+    return open_store(config.database_location, bcrypt_cost=config.bcrypt_cost, integrity_check=integrity_check)
 
 
 def cmd_init(config: Config, args) -> int:
@@ -175,11 +174,11 @@ def cmd_init(config: Config, args) -> int:
     else:
         key = keys.generate(config.key_path, config.certificate_path, config.signing_alg)
         created = True
-    Store(config.database_path, bcrypt_cost=config.bcrypt_cost).close()
+    open_store(config.database_location, bcrypt_cost=config.bcrypt_cost).close()
     config.jwks_path.write_text(json.dumps({"keys": [key.jwk()]}, indent=2) + "\n")
     _print({
         "data_dir": str(config.data_dir),
-        "database": str(config.database_path),
+        "database": config.database_shown,
         "key": str(config.key_path),
         "certificate": str(config.certificate_path),
         "jwks": str(config.jwks_path),
@@ -197,14 +196,12 @@ def cmd_serve(config: Config, args) -> int:
     keys.load(config.key_path, config.certificate_path)  # fail early with a clear line
     if config.skip_integrity_check:
         log.warning("the database's integrity check is skipped (--skip-integrity-check)")
-    elif config.database_path.exists():
-        try:
-            check_integrity(config.database_path)  # before anything writes to a damaged file
-        except DatabaseCorrupt as exc:
-            raise DatabaseCorrupt(
-                f"{exc}; restore a backup, or start with --skip-integrity-check to serve it as it is",
-            ) from None
-    _store(config).close()
+    try:
+        _store(config, integrity_check=not config.skip_integrity_check).close()
+    except DatabaseCorrupt as exc:
+        raise DatabaseCorrupt(
+            f"{exc}; restore a backup, or start with --skip-integrity-check to serve it as it is",
+        ) from None
     try:
         return serve(config)
     except ServeError as exc:
@@ -368,7 +365,7 @@ def cmd_revoke(config, args):
 # -- users, organization members, API tokens, garbage collection ----------------------
 
 
-def _audit(store: Store, kind: str, namespace: str, /, **metadata) -> None:
+def _audit(store: TokenStore, kind: str, namespace: str, /, **metadata) -> None:
     """Log a change made from the command line in ``namespace``'s audit log (no performer:
     whoever can run this command can read the database)."""
     store.record_event(kind, namespace, metadata={**metadata, "via": "cli"})

@@ -99,9 +99,21 @@ def _rate(text: str) -> limits.RateLimitItem:
     return rate
 
 
+def _database(text: str) -> str:
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        raise ValueError("must be empty (SQLite in the data dir) or a postgresql://USER@HOST[:PORT]/DATABASE URL")
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "--data-dir", "REGAUTH_DATA_DIR", "./data", lambda t: Path(_non_empty(t)).resolve(),
             "directory holding the database, signing key and certificate"),
+    Setting("database", "--database", "REGAUTH_DATABASE_URL", "", _database,
+            "where the store lives: a `postgresql://` URL that every replica shares; empty: the SQLite file "
+            "`regauth.db` in the data dir"),
     Setting("listen", "--listen", "REGAUTH_LISTEN", "127.0.0.1:5001", _listen,
             "address and port `regauth serve` listens on"),
     Setting("service", "--service", "REGAUTH_SERVICE", "regauth", _non_empty,
@@ -160,6 +172,7 @@ class Config:
     login_failures_per_address: limits.RateLimitItem = field(default_factory=lambda: limits.parse("30/minute"))
     login_failures_per_robot: limits.RateLimitItem = field(default_factory=lambda: limits.parse("10/minute"))
     max_pending_bcrypt: int = 32
+    database: str = ""
 
     @property
     def audit_retention_seconds(self) -> float | None:
@@ -168,7 +181,24 @@ class Config:
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file, used when no ``database`` URL is set."""
         return self.data_dir / "regauth.db"
+
+    @property
+    def database_location(self) -> str | Path:
+        """Where the store lives: the PostgreSQL URL, or the SQLite file's path."""
+        return self.database or self.database_path
+
+    @property
+    def database_shown(self) -> str:
+        """``database_location`` for a person to read, without any password in the URL."""
+        if not self.database:
+            return str(self.database_path)
+        parts = urlsplit(self.database)
+        if parts.password is None:
+            return self.database
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
 
     @property
     def key_path(self) -> Path:

@@ -25,7 +25,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tokenstore import InvalidCredentials, Principal, Store, hashing
+from tokenstore import InvalidCredentials, Principal, hashing
+from tokenstore.interface import TokenStore
 
 from .offload import Offload
 
@@ -43,7 +44,7 @@ class CredentialChecker:
     """Authenticates robots through a bounded cache of verified credentials."""
 
     def __init__(
-        self, store: Store, offload: Offload, *, max_entries: int = DEFAULT_MAX_ENTRIES, ttl: float = DEFAULT_TTL,
+        self, store: TokenStore, offload: Offload, *, max_entries: int = DEFAULT_MAX_ENTRIES, ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._store = store

@@ -1,11 +1,8 @@
-"""Watching the database file inside ``regauth serve``: once a second, check that the file at
-the database's path is still the one the server opened.
+"""Watching the store inside ``regauth serve``: once a second, ``store.watch()``.
 
-SQLite in WAL mode goes on reading and writing a database file that was removed (or replaced
-by another) while open, and every change is lost at the next start. The check (one stat, in
-the database pool) makes the store refuse every use from then on and log an ERROR, so that
-requests get a 503 naming the cause and /healthz reports it; writes check the file too, just
-before they begin, so the check here bounds how long a read-only server goes unnoticed.
+For SQLite that checks that the file at the database's path is still the one opened (one
+stat): a file removed or replaced makes the store refuse every use from then on, so requests
+get a 503 naming the cause and /healthz reports it (docs/architecture.md says why).
 """
 
 import asyncio
@@ -14,7 +11,7 @@ import logging
 
 from aiohttp import web
 
-from tokenstore.database import DatabaseReplaced
+from tokenstore.errors import StoreReplaced, StoreUnavailable
 
 from .appkeys import OFFLOAD, STORE
 
@@ -27,9 +24,11 @@ async def _watch(app: web.Application, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await app[OFFLOAD].database(app[STORE].verify_file)
-        except DatabaseReplaced:
+            await app[OFFLOAD].database(app[STORE].watch)
+        except StoreReplaced:
             return  # logged once by the store; it now refuses every use
+        except StoreUnavailable as exc:
+            log.warning("the store's check failed: %s", exc.cause)
         except Exception as exc:  # noqa: BLE001 - a failed stat is tried again next time
             log.warning("could not check the database file: %s", exc)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tokenstore.database import BUSY_CAUSE, database_unavailable
+from tokenstore import StoreBusy, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Unavailable:
 
     cause: str
     retry_after: str
+    busy: bool = False
 
     @property
     def message(self) -> str:
@@ -80,23 +81,22 @@ class Unavailable:
 
     @property
     def _advice(self) -> str:
-        return ", try again in a moment" if self.cause == BUSY_CAUSE else ""
+        return ", try again in a moment" if self.busy else ""
 
 
 def unavailable(request: web.Request, exc: BaseException) -> Unavailable | None:
-    """Return the 503 to answer when ``exc`` is the database unable to answer (see
-    ``tokenstore.database.database_unavailable``), after logging one WARNING line that names
-    the cause (no traceback: the cause is not a bug); None for any other error."""
-    cause = database_unavailable(exc)
-    if cause is None:
+    """Return the 503 to answer when ``exc`` is the store unable to answer (a
+    ``tokenstore.StoreUnavailable``), after logging one WARNING line that names the cause
+    (no traceback: the cause is not a bug); None for any other error."""
+    if not isinstance(exc, StoreUnavailable):
         return None
-    log.warning("%s %s answered 503: %s (%s)", request.method, request.path, cause, exc)
-    return Unavailable(cause, retry_after_for(cause))
+    log.warning("%s %s answered 503: %s (%s)", request.method, request.path, exc.cause, exc)
+    return Unavailable(exc.cause, retry_after_for(exc), busy=isinstance(exc, StoreBusy))
 
 
-def retry_after_for(cause: str) -> str:
-    """Return the Retry-After (seconds, as text) of a 503 for the database ``cause``."""
-    return BUSY_RETRY_AFTER if cause == BUSY_CAUSE else UNAVAILABLE_RETRY_AFTER
+def retry_after_for(exc: StoreUnavailable) -> str:
+    """Return the Retry-After (seconds, as text) of a 503 for the store failure ``exc``."""
+    return BUSY_RETRY_AFTER if isinstance(exc, StoreBusy) else UNAVAILABLE_RETRY_AFTER
 
 
 def bad_request(message: str) -> TokenError:

@@ -14,12 +14,11 @@ many refusals gets a 429 (``gateway.login_throttle``).
 """
 
 import logging
-import sqlite3
 
 import aiohttp
 from aiohttp import web
 
-from tokenstore import InvalidCredentials
+from tokenstore import InvalidCredentials, StoreUnavailable
 
 from .appkeys import CONFIG, LOGIN_THROTTLE, OFFLOAD, OIDC, STORE
 from .basic_auth import parse_basic
@@ -108,7 +107,7 @@ async def _audit(
                 store.record_refusal, AUDIT_KIND, namespace, performer=username, ip=ip, reason=reason,
                 metadata=metadata,
             )
-    except sqlite3.Error as exc:
+    except StoreUnavailable as exc:
         # The exchange's answer does not depend on the log; a busy database must not turn
         # a refusal into a 500 or a success into a failure.
         log.warning("could not audit the federated exchange of %r: %s", username[:300], exc)

@@ -1,33 +1,6 @@
-"""Running tokenstore's blocking work off the event loop.
-
-Two bounded pools: one for bcrypt checks, one for SQLite. Keeping them apart means a burst
-of cold logins (each ~0.25 s of bcrypt) never queues the quick database reads that health
-checks and warm token requests need.
-
-The SQLite pool is built for many small jobs. A warm token request needs two reads of a few
-index probes each (tens of microseconds), and handing each of them to a thread the usual way
-(``run_in_executor``: a concurrent future, a wake-up of the loop's self-pipe per job) costs
-more than the read. Here the loop only appends the job to a queue; a pool thread takes every
-job waiting, runs them one after the other, and hands all their results back to the loop
-with a single wake-up. Under load one wake-up serves dozens of requests; alone, a job makes
-the same two thread switches as before.
-
-Writes that a request waits for (its audit rows) go to a third pool of one thread: SQLite
-lets one connection write at a time anyway, and the thread commits every write waiting for it
-in one transaction (each in a savepoint of its own, so one failing write does not undo the
-others). A CI burst then costs a few commits a second instead of one per request. With
-several worker processes, their writer threads take turns through a lock file (flock) next
-to the database before they begin: a waiting writer is woken the moment the other commits,
-where SQLite's own busy handler would poll with sleeps of up to 100 ms.
-
-A commit is a millisecond or so. SQLite would also, every 1,000 pages, copy the WAL back
-into the database file inside a commit (its automatic checkpoint, with two fsyncs), which on
-a busy disk was seen to take from 50 ms to most of a second while every writer of every
-worker waited. So the writer's connection does not checkpoint; a thread of its own does,
-twice a second: first without holding up anyone, then once more under the writers' lock for
-the few pages written meanwhile, so that the next write starts the WAL over from the top
-and it stays small. ``write_soon`` (for audit rows) bounds what a reply can wait for a
-commit anyway: ``WRITE_WAIT`` seconds, after which the reply goes and the write completes.
+"""Running tokenstore's blocking work off the event loop: a pool for bcrypt checks, a
+batching pool for database reads, and one writer thread that commits every write waiting
+for it in one transaction (docs/architecture.md, "Offloading", says why each is built so).
 """
 
 import asyncio
@@ -36,16 +9,13 @@ import functools
 import logging
 import os
 import queue
-import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
-from tokenstore.database import WriterLock
-
 if TYPE_CHECKING:
-    from tokenstore import Store
+    from tokenstore.interface import TokenStore
 
 T = TypeVar("T")
 
@@ -59,10 +29,6 @@ DEFAULT_DATABASE_THREADS = 2
 MAX_BATCH = 64
 # How long ``write_soon`` waits for the commit before it returns anyway.
 WRITE_WAIT = 0.05
-# Seconds between checkpoints, and the WAL size (pages) below which one is skipped (SQLite's
-# own automatic checkpoint threshold).
-CHECKPOINT_INTERVAL = 0.5
-CHECKPOINT_PAGES = 1000
 
 
 class Offload:
@@ -70,7 +36,7 @@ class Offload:
 
     def __init__(
         self, bcrypt_threads: int | None = None, database_threads: int = DEFAULT_DATABASE_THREADS, *,
-        store: "Store | None" = None,
+        store: "TokenStore | None" = None,
     ):
         """``store`` is the store whose database ``write`` jobs write to; without it each
         write job commits on its own."""
@@ -79,15 +45,14 @@ class Offload:
         self._bcrypt = ThreadPoolExecutor(
             bcrypt_threads or os.cpu_count() or 2, thread_name_prefix="bcrypt", initializer=_yield_to_requests,
         )
-        self._database = BatchingPool(database_threads, thread_name_prefix="sqlite")
+        self._database = BatchingPool(database_threads, thread_name_prefix="database")
+        self._store = store
         if store is None:
-            self._writer = BatchingPool(1, thread_name_prefix="sqlite_writer")
-            self._checkpoints = None
+            self._writer = BatchingPool(1, thread_name_prefix="writer")
+            self._housekeeping = None
             return
-        self._writer = BatchingPool(
-            1, thread_name_prefix="sqlite_writer", connection=_without_autocheckpoint(store), lock=WriterLock(store.path),
-        )
-        self._checkpoints = Checkpointer(store, CHECKPOINT_INTERVAL)
+        self._writer = BatchingPool(1, thread_name_prefix="writer", run_batch=store.run_batch)
+        self._housekeeping = store.housekeeping()
 
     async def bcrypt(self, fn: Callable[..., T], *args, **kwargs) -> T:
         """Run ``fn`` (which does bcrypt work) in the bcrypt pool; returns its result."""
@@ -95,11 +60,11 @@ class Offload:
         return await asyncio.get_running_loop().run_in_executor(self._bcrypt, call)
 
     async def database(self, fn: Callable[..., T], *args, **kwargs) -> T:
-        """Run ``fn`` (which does SQLite work) in the database pool; returns its result."""
+        """Run ``fn`` (which reads the database) in the database pool; returns its result."""
         return await self._database.run(fn, *args, **kwargs)
 
     async def write(self, fn: Callable[..., T], *args, **kwargs) -> T:
-        """Run ``fn`` (a short SQLite write) on the writer thread, committed together with
+        """Run ``fn`` (a short database write) on the writer thread, committed together with
         the other writes waiting at that moment; returns its result once committed.
 
         Raises what ``fn`` raised (its savepoint is rolled back), or the error that made the
@@ -133,64 +98,10 @@ class Offload:
         self._bcrypt.shutdown(wait=True, cancel_futures=True)
         self._database.close()
         self._writer.close()
-        if self._checkpoints is not None:
-            self._checkpoints.close()
-
-
-def _without_autocheckpoint(store: "Store") -> Callable[[], sqlite3.Connection]:
-    """Return a function giving the calling thread's connection with automatic checkpoints
-    turned off (the Checkpointer does them, outside the commits requests wait for). It
-    raises DatabaseReplaced when the database file is no longer the one opened: a commit
-    into a removed file would be acknowledged and lost."""
-    configured: list[sqlite3.Connection] = []
-
-    def connection() -> sqlite3.Connection:
-        store.verify_file()
-        conn = store.db.conn
-        if conn not in configured:
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
-            configured[:] = [conn]
-        return conn
-
-    return connection
-
-
-class Checkpointer:
-    """Checkpoints the store's WAL every ``interval`` seconds on a thread and connection of
-    its own, once it holds ``CHECKPOINT_PAGES`` pages.
-
-    A PASSIVE checkpoint never waits for readers or writers, nor blocks them; but while the
-    writers keep appending it never catches up, and the WAL only starts over when a write
-    begins with everything copied. So after the long pass, a second one runs holding the
-    writers' lock (``tokenstore.database.WriterLock``): it copies only what was written
-    during the first, and the next writer then starts the WAL from its beginning.
-    """
-
-    def __init__(self, store: "Store", interval: float = CHECKPOINT_INTERVAL):
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(store, interval), name="sqlite_checkpoint", daemon=True,
-        )
-        self._thread.start()
-
-    def _run(self, store: "Store", interval: float) -> None:
-        lock = WriterLock(store.path)
-        try:
-            while not self._stop.wait(interval):
-                try:
-                    _, pages, _ = store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if pages < CHECKPOINT_PAGES:
-                        continue
-                    with lock:
-                        store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error as exc:  # tried again next round
-                    log.debug("checkpoint skipped: %s", exc)
-        finally:
-            lock.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self._housekeeping is not None:
+            self._housekeeping.close()
+        if self._store is not None:
+            self._store.close_writer()
 
 
 def _settle(waited: asyncio.Future) -> None:
@@ -225,17 +136,16 @@ def _yield_to_requests() -> None:
 class BatchingPool:
     """A fixed set of threads running short jobs for one event loop, in batches.
 
-    With ``connection`` (a function returning the pool thread's SQLite connection), each
-    batch is one transaction and each job runs in a savepoint of its own; with ``lock`` too
-    (the database's WriterLock, closed with the pool), each transaction holds it.
+    With ``run_batch`` (the store's: it runs a list of zero-argument jobs in one
+    transaction, each in a savepoint, and returns one (ok, result or exception) per job),
+    each batch is one transaction.
     """
 
     def __init__(
-        self, threads: int, *, thread_name_prefix: str, connection: Callable[[], sqlite3.Connection] | None = None,
-        lock: WriterLock | None = None,
+        self, threads: int, *, thread_name_prefix: str,
+        run_batch: Callable[[list[Callable[[], object]]], list[tuple[bool, object]]] | None = None,
     ):
-        self._connection = connection
-        self._lock = lock
+        self._run_in_transaction = run_batch
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"{thread_name_prefix}_{i}", daemon=True) for i in range(threads)
@@ -263,9 +173,6 @@ class BatchingPool:
             self._jobs.put(None)
         for thread in self._threads:
             thread.join()
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
 
     def _work(self) -> None:
         jobs = self._jobs
@@ -295,39 +202,13 @@ class BatchingPool:
 
     def _run_batch(self, batch: list) -> list[tuple[bool, object]]:
         """Run the jobs; returns one (ok, result or exception) per job."""
-        if self._connection is None:
+        if self._run_in_transaction is None:
             return [_outcome(context, fn, args, kwargs) for _, _, context, fn, args, kwargs in batch]
+        jobs = [functools.partial(context.run, fn, *args, **kwargs) for _, _, context, fn, args, kwargs in batch]
         try:
-            conn = self._connection()
-        except sqlite3.Error as exc:  # every caller hears why; the thread goes on
+            return self._run_in_transaction(jobs)
+        except Exception as exc:  # noqa: BLE001 - every caller hears why; the thread goes on
             return [(False, exc)] * len(batch)
-        if self._lock is None:
-            return self._transaction(conn, batch)
-        with self._lock:
-            return self._transaction(conn, batch)
-
-    @staticmethod
-    def _transaction(conn: sqlite3.Connection, batch: list) -> list[tuple[bool, object]]:
-        outcomes = []
-        try:
-            # IMMEDIATE: wait for the write lock once, up front, not once per job.
-            conn.execute("BEGIN IMMEDIATE")
-            for _, _, context, fn, args, kwargs in batch:
-                conn.execute("SAVEPOINT job")
-                outcome = _outcome(context, fn, args, kwargs)
-                if not conn.in_transaction:
-                    raise sqlite3.OperationalError("the transaction was rolled back")
-                if not outcome[0]:
-                    conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-                outcomes.append(outcome)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            # Nothing of the batch was written; every caller hears why.
-            if conn.in_transaction:
-                conn.rollback()
-            return [(False, exc)] * len(batch)
-        return outcomes
 
 
 def _outcome(context: contextvars.Context, fn, args, kwargs) -> tuple[bool, object]:

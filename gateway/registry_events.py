@@ -15,11 +15,10 @@ rows are committed (503 when the database could not take them: the registry trie
 
 import ipaddress
 import logging
-import sqlite3
 
 from aiohttp import web
 
-from tokenstore.database import database_unavailable
+from tokenstore import StoreUnavailable
 from tokenstore.registry_activity import EVENT_KINDS, RepositoryEvent
 
 from .appkeys import CONFIG, OFFLOAD, SIGNING_KEY, STORE
@@ -89,13 +88,13 @@ async def receive_events(request: web.Request) -> web.Response:
     if parsed:
         try:
             written = await request.app[OFFLOAD].write(request.app[STORE].record_repository_events, parsed)
-        except sqlite3.Error as exc:
-            cause = database_unavailable(exc) or "the database failed"
+        except StoreUnavailable as exc:
+            cause = exc.cause
             log.warning("could not write %d registry events (the registry will send them again): %s (%s)",
                         len(parsed), cause, exc)
             raise TokenError(
                 503, "UNAVAILABLE", f"the audit log could not be written ({cause}); send the events again",
-                retry_after=int(retry_after_for(cause)),
+                retry_after=int(retry_after_for(exc)),
             ) from None
     return web.json_response({"received": len(events), "written": written, "dropped": dropped})
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tokenstore import Principal, Store
+from tokenstore import Principal
+from tokenstore.interface import TokenStore
 
 from .appkeys import STORE
 from .scopes import Scope
@@ -31,7 +32,7 @@ class Issued:
     refresh_token: str | None = field(default=None, repr=False)
 
 
-def authorize_all(store: Store, principal: Principal, scopes: list[Scope]) -> list[Access]:
+def authorize_all(store: TokenStore, principal: Principal, scopes: list[Scope]) -> list[Access]:
     """Return one Access per requested scope with the subset of its actions the principal is
     granted (on a database thread)."""
     granted = []

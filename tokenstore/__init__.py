@@ -19,7 +19,12 @@ from .errors import (
 )
 from .models import ANONYMOUS, IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
 from .permissions import ROLE_ACTIONS, Resource, Role, parse_role
-from .store import Store
+from .errors import StoreBusy, StoreUnavailable
+from .opening import open_store
+from .sqlite.store import SqliteStore
+
+# The SQLite store, under the name it had before there were two.
+Store = SqliteStore
 from .accounts import ApiToken, IssuedApiToken, Membership, NamespaceAccess, User
 from .audit import AuditEvent
 from .errors import ApiTokenNotFound, LastAdmin, MemberNotFound, PasswordInvalid, UserNotFound
@@ -28,7 +33,7 @@ __all__ = [
     "ANONYMOUS", "AlreadyExists", "GrantOutsideNamespace", "InvalidCredentials", "IssuedSecret", "NameInvalid",
     "Namespace", "NamespaceNotFound", "NotFound", "Permission", "PermissionNotFound", "Principal", "ROLE_ACTIONS",
     "Repository", "RepositoryNotFound", "Resource", "Robot", "RobotNotFound", "Role", "SecretInfo", "Store",
-    "TokenStoreError", "parse_role",
+    "TokenStoreError", "parse_role", "SqliteStore", "StoreBusy", "StoreUnavailable", "open_store",
 ]
 # Users, organizations, API tokens and the audit log.
 __all__ += [

@@ -14,19 +14,20 @@ module only answers "what is this user's role in that namespace".
 import hashlib
 import hmac
 import secrets
-import sqlite3
 from dataclasses import dataclass, field
 
 from . import hashing
 from .errors import (
     AlreadyExists,
     ApiTokenNotFound,
+    DuplicateRow,
     InvalidCredentials,
     LastAdmin,
     MemberNotFound,
     NameInvalid,
     NamespaceNotFound,
     PasswordInvalid,
+    StoreUnavailable,
     UserNotFound,
 )
 from .models import Namespace
@@ -169,13 +170,13 @@ class AccountsMixin:
         try:
             with self.db.atomic():
                 namespace_id = self.db.execute(
-                    "INSERT INTO namespaces (name, kind, created) VALUES (?, 'user', ?)", [username, now]
-                ).lastrowid
+                    "INSERT INTO namespaces (name, kind, created) VALUES (?, 'user', ?) RETURNING id", [username, now]
+                ).fetchone()[0]
                 self.db.execute(
                     "INSERT INTO users (username, namespace_id, password_hash, superuser, created) VALUES (?, ?, ?, ?, ?)",
                     [username, namespace_id, hashed, int(bool(superuser)), now],
                 )
-        except sqlite3.IntegrityError:
+        except DuplicateRow:
             raise AlreadyExists(f"a user or organization named {username!r} already exists") from None
         return self.get_user(username)
 
@@ -376,12 +377,13 @@ class AccountsMixin:
         for _ in range(5):
             token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
             try:
-                token_id = self.db.execute(
-                    "INSERT INTO api_tokens (user_id, prefix, hash, description, created, expires_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [user.id, token[:API_TOKEN_LOOKUP_LENGTH], api_token_digest(token), description, now, expires_at],
-                ).lastrowid
-            except sqlite3.IntegrityError:
+                with self.db.atomic():  # a savepoint when nested: a taken prefix spoils nothing else
+                    token_id = self.db.execute(
+                        "INSERT INTO api_tokens (user_id, prefix, hash, description, created, expires_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                        [user.id, token[:API_TOKEN_LOOKUP_LENGTH], api_token_digest(token), description, now, expires_at],
+                    ).fetchone()[0]
+            except DuplicateRow:
                 continue  # the 48-bit lookup prefix is taken; draw again
             return IssuedApiToken(self._api_token(token_id), token)
         raise RuntimeError("could not draw an unused API token prefix")  # pragma: no cover - 2**-240
@@ -412,7 +414,7 @@ class AccountsMixin:
         if last_used is None or now - last_used >= API_TOKEN_USE_INTERVAL:
             try:
                 self.db.execute("UPDATE api_tokens SET last_used = ? WHERE id = ?", [now, token_id])
-            except sqlite3.OperationalError:
+            except StoreUnavailable:
                 pass  # a busy database must not fail the call; last_used is informational
         return _user(row[4:])
 

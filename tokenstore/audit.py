@@ -110,13 +110,17 @@ class AuditMixin:
         key = json.dumps([kind, performer, ip, reason])
         now = self.clock()
         counted = self.db.execute(
-            "UPDATE audit_log SET metadata = json_set(metadata, '$.count', json_extract(metadata, '$.count') + 1)"
-            " WHERE id = (SELECT a.id FROM audit_log a JOIN namespaces n ON n.id = a.namespace_id"
-            "  WHERE n.name = ? AND n.deleted_at IS NULL AND a.aggregate_key = ? AND a.created > ?"
-            "  ORDER BY a.created DESC LIMIT 1)",
+            "SELECT a.id, a.metadata FROM audit_log a JOIN namespaces n ON n.id = a.namespace_id"
+            " WHERE n.name = ? AND n.deleted_at IS NULL AND a.aggregate_key = ? AND a.created > ?"
+            " ORDER BY a.created DESC LIMIT 1",
             [namespace, key, now - interval],
-        )
-        if counted.rowcount:
+        ).fetchone()
+        if counted is not None:
+            # Read and written under the writer's transaction, so no count is lost.
+            row_id, stored = counted
+            stored = json.loads(stored)
+            stored["count"] = int(stored.get("count", 1)) + 1
+            self.db.execute("UPDATE audit_log SET metadata = ? WHERE id = ?", [json.dumps(stored), row_id])
             return True
         metadata = _bounded({**metadata, "reason": reason}, max_text=MAX_REFUSED_TEXT)
         cursor = self.db.execute(

@@ -18,7 +18,6 @@ transaction, so a run can stop anywhere without leaving half-deleted rows.
 import time
 from collections import Counter, defaultdict
 
-from .database import WriterLock
 from .registry_activity import SEEN_RETENTION as REGISTRY_EVENT_RETENTION
 from .signin_throttle import WINDOW as SIGNIN_FAILURE_WINDOW
 from .ui_sessions import SESSION_IDLE_TIMEOUT
@@ -32,6 +31,12 @@ BATCH_PAUSE = 0.002
 # SQLite's default bound on host parameters is 32766; stay far below it.
 _CHUNK = 500
 _MAX_DEPTH = 8
+# The column that names a row, for the tables not keyed by an integer ``id``.
+_KEY_COLUMNS = {"registry_events_seen": "event_id"}
+
+
+def _key(table: str) -> str:
+    return _quote(_KEY_COLUMNS.get(table, "id"))
 
 
 def _quote(identifier: str) -> str:
@@ -44,7 +49,11 @@ def _chunks(ids: list[int]):
 
 
 class CollectorMixin:
-    """``collect_garbage``; mixed into ``tokenstore.Store``."""
+    """``collect_garbage``; mixed into ``tokenstore.Store``.
+
+    The backend provides ``_foreign_keys()`` (the schema's references, read at each run),
+    ``_collector_run()`` (held for a whole run: one run at a time across processes) and
+    ``_collector_turn()`` (held around each batch's transaction)."""
 
     def collect_garbage(
         self, *, batch_size: int = DEFAULT_BATCH_SIZE, retention: float = RETENTION, audit_retention: float | None = None,
@@ -55,8 +64,15 @@ class CollectorMixin:
         than the sign-in throttle's window; audit log rows older than ``audit_retention``
         seconds (None keeps them all).
 
-        Returns the number of rows removed per table (tables with none are left out).
+        Returns the number of rows removed per table (tables with none are left out); an
+        empty dict when another process's run is under way.
         """
+        with self._collector_run() as running:
+            if not running:
+                return {}
+            return self._collect(batch_size, retention, audit_retention)
+
+    def _collect(self, batch_size: int, retention: float, audit_retention: float | None) -> dict[str, int]:
         counts: Counter = Counter()
         dependents = self._dependents()
         now = self.clock()
@@ -79,54 +95,42 @@ class CollectorMixin:
         if audit_retention is not None:
             audit_cutoff = now - audit_retention
             boundary = self._first_audit_row_after(audit_cutoff)
-            steps.append(("audit_log", "rowid < ? AND created <= ?", [boundary, audit_cutoff]))
-        # Each batch takes the writers' turn like the server's audit writers do, so that
-        # neither side waits in SQLite's polling busy handler for the other.
-        lock = WriterLock(self.path)
-        try:
-            for table, where, params in steps:
-                while True:
-                    with lock, self.db.atomic():
-                        ids = [row[0] for row in self.db.execute(
-                            f"SELECT rowid FROM {_quote(table)} WHERE {where} LIMIT ?", [*params, batch_size]
-                        )]
-                        if ids:
-                            self._cascade_delete(table, ids, dependents, counts, 0)
-                    if len(ids) < batch_size:
-                        break
-                    time.sleep(BATCH_PAUSE)
-        finally:
-            lock.close()
+            steps.append(("audit_log", "id < ? AND created <= ?", [boundary, audit_cutoff]))
+        for table, where, params in steps:
+            while True:
+                with self._collector_turn(), self.db.atomic():
+                    ids = [row[0] for row in self.db.execute(
+                        f"SELECT {_key(table)} FROM {_quote(table)} WHERE {where} LIMIT ?", [*params, batch_size]
+                    )]
+                    if ids:
+                        self._cascade_delete(table, ids, dependents, counts, 0)
+                if len(ids) < batch_size:
+                    break
+                time.sleep(BATCH_PAUSE)
         return {table: count for table, count in counts.items() if count}
 
     def _first_audit_row_after(self, cutoff: float) -> int:
-        """Return the rowid of the oldest audit row created after ``cutoff`` (one past the last
+        """Return the id of the oldest audit row created after ``cutoff`` (one past the last
         row when there is none).
 
         Rows are appended in time order, so the ones to remove lie below it. ``created`` has
         no index of its own (it would be one more index to update on every token's audit
-        write); read in rowid order, this stops at the first newer row, where a search by
+        write); read in id order, this stops at the first newer row, where a search by
         time would read the whole table on every run. A row written out of order, a moment
         older than one before it, is left for the next run.
         """
-        row = self.db.execute("SELECT rowid FROM audit_log WHERE created > ? ORDER BY rowid LIMIT 1", [cutoff]).fetchone()
+        row = self.db.execute("SELECT id FROM audit_log WHERE created > ? ORDER BY id LIMIT 1", [cutoff]).fetchone()
         if row is not None:
             return row[0]
-        return (self.db.execute("SELECT max(rowid) FROM audit_log").fetchone()[0] or 0) + 1
+        return (self.db.execute("SELECT max(id) FROM audit_log").fetchone()[0] or 0) + 1
 
     def _dependents(self) -> dict[str, list[tuple[str, str]]]:
         """Map each table to the (table, column) pairs whose foreign keys point at its rows."""
         dependents: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        tables = [row[0] for row in self.db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )]
-        for table in tables:
-            for fk in self.db.execute(f"PRAGMA foreign_key_list({_quote(table)})"):
-                parent, column, parent_column = fk[2], fk[3], fk[4]
-                # Every table here keys its rows by an INTEGER PRIMARY KEY ``id`` (the rowid);
-                # a reference to another column cannot be followed by rowid.
-                if parent_column in (None, "id") and parent != table:
-                    dependents[parent].append((table, column))
+        for table, column, parent, parent_column in self._foreign_keys():
+            # Rows are followed by their ``id``; a reference to another column cannot be.
+            if parent_column in (None, "id") and parent != table:
+                dependents[parent].append((table, column))
         return dependents
 
     def _cascade_delete(self, table: str, ids: list[int], dependents, counts: Counter, depth: int) -> None:
@@ -137,10 +141,10 @@ class CollectorMixin:
             for chunk in _chunks(ids):
                 marks = ", ".join("?" for _ in chunk)
                 child_ids = [row[0] for row in self.db.execute(
-                    f"SELECT rowid FROM {_quote(child)} WHERE {_quote(column)} IN ({marks})", chunk
+                    f"SELECT {_key(child)} FROM {_quote(child)} WHERE {_quote(column)} IN ({marks})", chunk
                 )]
                 if child_ids:
                     self._cascade_delete(child, child_ids, dependents, counts, depth + 1)
         for chunk in _chunks(ids):
             marks = ", ".join("?" for _ in chunk)
-            counts[table] += self.db.execute(f"DELETE FROM {_quote(table)} WHERE rowid IN ({marks})", chunk).rowcount
+            counts[table] += self.db.execute(f"DELETE FROM {_quote(table)} WHERE {_key(table)} IN ({marks})", chunk).rowcount

@@ -79,9 +79,10 @@ class DatabaseCorrupt(TokenStoreError):
     """Raised at start when the database fails SQLite's integrity check (``quick_check``)."""
 
 
-class StoreUnavailable(TokenStoreError):
+class StoreUnavailable(Exception):
     """Raised when the store cannot answer at all: its database cannot be reached, its disk
-    is full or read-only, its file is corrupt, removed or replaced.
+    is full or read-only, its file is corrupt, removed or replaced. Not a TokenStoreError:
+    it says nothing about the request, which may succeed later unchanged.
 
     ``cause`` says why in words for a person ("the database's disk is full"); the message
     may add detail for the log. Never raised for a bug or a broken rule.
@@ -100,3 +101,8 @@ class StoreBusy(StoreUnavailable):
 class DuplicateRow(TokenStoreError):
     """Raised by a backend when a write would break a unique rule (a live name taken); the
     store turns it into AlreadyExists, naming what was taken."""
+
+
+class StoreReplaced(StoreUnavailable):
+    """Raised when the store's data was removed or replaced under the running process (an
+    SQLite file deleted or swapped): every later use fails too, until a restart."""

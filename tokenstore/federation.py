@@ -16,7 +16,6 @@ would add cost without adding safety, and a lookup by hash needs no bcrypt run p
 import hashlib
 import ipaddress
 import secrets
-import sqlite3
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -247,20 +246,19 @@ class FederationMixin:
             raise InvalidCredentials("the federation setting no longer exists")
         credential = FEDERATED_CREDENTIAL_PREFIX + secrets.token_urlsafe(32)
         expires_at = now + FEDERATED_CREDENTIAL_TTL
-        try:
-            with self.db.atomic():
-                self.db.execute(
-                    "DELETE FROM federated_credentials WHERE robot_id = ? AND expires_at <= ?",
-                    [federation.robot_id, now],
-                )
-                self.db.execute(
-                    "INSERT INTO federated_credentials (robot_id, federation_id, hash, created, expires_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [federation.robot_id, federation.id, credential_hash(credential), now, expires_at],
-                )
-        except sqlite3.IntegrityError:
-            # The setting was deleted between the read and the insert.
-            raise InvalidCredentials("the federation setting no longer exists") from None
+        with self.db.atomic():
+            # Under the write lock: a setting deleted since it was read is seen here.
+            if self.db.execute("SELECT 1 FROM robot_federations WHERE id = ?", [federation.id]).fetchone() is None:
+                raise InvalidCredentials("the federation setting no longer exists")
+            self.db.execute(
+                "DELETE FROM federated_credentials WHERE robot_id = ? AND expires_at <= ?",
+                [federation.robot_id, now],
+            )
+            self.db.execute(
+                "INSERT INTO federated_credentials (robot_id, federation_id, hash, created, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [federation.robot_id, federation.id, credential_hash(credential), now, expires_at],
+            )
         return FederatedCredential(username, federation, now, expires_at, credential)
 
     def authenticate_federated(self, username: str, credential: str) -> Principal:

@@ -108,3 +108,19 @@ def _shown(value: object) -> str:
     """Return a short printable rendering of a rejected name for error messages."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+# Descriptions of robots and namespaces (repositories allow more), and the kinds of namespace
+# and repository visibility there are.
+DESCRIPTION_MAX = 255
+NAMESPACE_KINDS = ("organization", "user")
+VISIBILITIES = ("public", "private")
+
+
+def check_description(description: str, limit: int = DESCRIPTION_MAX) -> str:
+    """Return ``description`` when it is text of at most ``limit`` characters; raises NameInvalid."""
+    if not isinstance(description, str):
+        raise NameInvalid("description must be a string")
+    if len(description) > limit:
+        raise NameInvalid(f"description is {len(description)} characters long; at most {limit} are allowed")
+    return description

@@ -45,7 +45,8 @@ class RegistryActivityMixin:
         with self.db.atomic():
             for event in events:
                 fresh = self.db.execute(
-                    "INSERT OR IGNORE INTO registry_events_seen (event_id, received) VALUES (?, ?)", [event.id, now],
+                    "INSERT INTO registry_events_seen (event_id, received) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    [event.id, now],
                 ).rowcount
                 if not fresh:
                     continue

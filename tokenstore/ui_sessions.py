@@ -55,9 +55,10 @@ class UiSessionMixin:
                 [user_id, now, now - SESSION_IDLE_TIMEOUT],
             )
             row_id = self.db.execute(
-                "INSERT INTO ui_sessions (user_id, hash, created, expires_at, last_seen) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO ui_sessions (user_id, hash, created, expires_at, last_seen) VALUES (?, ?, ?, ?, ?)"
+                " RETURNING id",
                 [user_id, session_hash(session_id), now, now + lifetime, now],
-            ).lastrowid
+            ).fetchone()[0]
         username = self.db.execute("SELECT username FROM users WHERE id = ?", [user_id]).fetchone()
         return UiSession(row_id, user_id, username[0] if username else "", now, now + lifetime, now, session_id)
 

@@ -40,7 +40,7 @@ async def set_federation(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def replace():
-        with store.db.atomic():
+        with store.transaction():
             federations = store.set_federations(username, body)
             store.record_event(
                 "create_robot_federation", caller.namespace.name, **caller.audit(request),
@@ -58,7 +58,7 @@ async def delete_federation(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def delete():
-        with store.db.atomic():
+        with store.transaction():
             removed = store.delete_federations(username)
             store.record_event(
                 "delete_robot_federation", caller.namespace.name, **caller.audit(request),

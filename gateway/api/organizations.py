@@ -39,7 +39,7 @@ async def create_organization(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def create():
-        with store.db.atomic():
+        with store.transaction():
             namespace = store.create_organization(name, admin=user.username)
             store.record_event("org_create", namespace.name, **performer(request, user), metadata={"namespace": name})
 
@@ -67,7 +67,7 @@ async def delete_organization(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def delete():
-        with store.db.atomic():
+        with store.transaction():
             store.record_event("org_delete", caller.namespace.name, **caller.audit(request),
                                metadata={"namespace": caller.namespace.name})
             store.delete_namespace(caller.namespace.name)
@@ -101,7 +101,7 @@ async def put_member(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def put():
-        with store.db.atomic():
+        with store.transaction():
             membership = store.set_member(caller.namespace.name, member, role)
             store.record_event("org_set_member", caller.namespace.name, **caller.audit(request),
                                metadata={"member": member, "role": role})
@@ -118,7 +118,7 @@ async def delete_member(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def delete():
-        with store.db.atomic():
+        with store.transaction():
             store.remove_member(caller.namespace.name, member)
             store.record_event("org_remove_member", caller.namespace.name, **caller.audit(request),
                                metadata={"member": member})

@@ -73,7 +73,7 @@ async def create_repository(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def create():
-        with store.db.atomic():
+        with store.transaction():
             repository = store.create_repository(full_name, visibility, description)
             store.record_event("create_repo", caller.namespace.name, **caller.audit(request),
                                repository=repository.name, metadata={"repo": repository.name, "namespace": namespace})
@@ -124,7 +124,7 @@ async def delete_repository(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def delete():
-        with store.db.atomic():
+        with store.transaction():
             store.delete_repository(full_name)
             name = request.match_info["repository"]
             store.record_event("delete_repo", caller.namespace.name, **caller.audit(request),
@@ -145,7 +145,7 @@ async def change_visibility(request: web.Request) -> web.Response:
     store = request.app[STORE]
 
     def change():
-        with store.db.atomic():
+        with store.transaction():
             repository = store.set_visibility(full_name, visibility)
             store.record_event("change_repo_visibility", caller.namespace.name, **caller.audit(request),
                                repository=repository.name,

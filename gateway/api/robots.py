@@ -8,7 +8,7 @@ so no other reply can contain it.
 from aiohttp import web
 
 from tokenstore.secret_lifecycle import MAX_GRACE_SECONDS
-from tokenstore.store import DESCRIPTION_MAX
+from tokenstore.names import DESCRIPTION_MAX
 
 from ..appkeys import OFFLOAD, STORE
 from ..lifetimes import parse_api_expiration

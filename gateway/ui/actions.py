@@ -18,7 +18,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from tokenstore import AlreadyExists, IssuedSecret, NameInvalid, NotFound, TokenStoreError
-from tokenstore.store import DESCRIPTION_MAX
+from tokenstore.names import DESCRIPTION_MAX
 
 from ..api.auth import performer
 from ..api.views import robot_view

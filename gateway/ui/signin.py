@@ -13,11 +13,10 @@ out deletes the session server-side.
 import logging
 import math
 import secrets
-import sqlite3
 
 from aiohttp import web
 
-from tokenstore import InvalidCredentials, User
+from tokenstore import InvalidCredentials, User, StoreUnavailable
 
 from ..api.auth import performer
 from ..appkeys import CONFIG, OFFLOAD, STORE
@@ -78,7 +77,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
         log.info("web sign-in failed")
         try:
             await offload.write(store.record_signin_failure, username, address)
-        except sqlite3.Error as exc:  # the answer is the same; the count resumes with the next failure
+        except StoreUnavailable as exc:  # the answer is the same; the count resumes with the next failure
             log.warning("could not record a failed sign-in: %s", exc)
         return _form(request, target=target, username=username, error=SIGNIN_FAILED)
     audit = performer(request, user)

@@ -5,7 +5,8 @@ import sqlite3
 
 import pytest
 
-import tokenstore.database
+import tokenstore.sqlite.database
+from tokenstore.errors import StoreBusy
 from gateway import keys
 from gateway.app import create_app
 from tests.api.conftest import Account, Api, assert_error
@@ -160,7 +161,7 @@ async def test_internal_errors_are_quay_shaped_and_reveal_nothing(api, store, al
 async def test_a_database_locked_elsewhere_is_a_503_to_try_again(api, store, alice, acme, monkeypatch):
     issued = store.create_robot("acme+ci")
     # The server's connections give up on a lock after 0.2 s instead of 10 s.
-    monkeypatch.setattr(tokenstore.database, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(tokenstore.sqlite.database, "BUSY_TIMEOUT_MS", 200)
     locker = sqlite3.connect(store.path, isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")  # another process in the middle of a long write
     try:
@@ -180,7 +181,7 @@ async def test_a_busy_database_is_a_503_on_the_token_endpoint_too(api, store, ac
     issued = store.create_robot("acme+ci")
 
     def locked(*args, **kwargs):
-        raise sqlite3.OperationalError("database is locked")
+        raise StoreBusy("the database is busy with another writer", "database is locked")
 
     monkeypatch.setattr(store, "authenticate", locked)
     reply = await api.token("acme+ci", issued.secret, "repository:acme/app:pull")
@@ -190,7 +191,7 @@ async def test_a_busy_database_is_a_503_on_the_token_endpoint_too(api, store, ac
 
 async def test_a_busy_database_is_a_503_page_in_the_web_ui(api, store, alice, monkeypatch):
     def locked(*args, **kwargs):
-        raise sqlite3.OperationalError("database is locked")
+        raise StoreBusy("the database is busy with another writer", "database is locked")
 
     async with api.client.get("/signin") as resp:
         csrf_token = re.search(r'name="csrf_token" value="([^"]+)"', await resp.text()).group(1)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-import tokenstore.database
+import tokenstore.sqlite.database
 from gateway.cli import main
 from tokenstore import InvalidCredentials, Store
 
@@ -140,7 +140,7 @@ def test_gc_removes_audit_rows_older_than_the_retention(cli):
 
 
 def test_a_database_locked_elsewhere_is_a_one_line_error(cli, monkeypatch):
-    monkeypatch.setattr(tokenstore.database, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(tokenstore.sqlite.database, "BUSY_TIMEOUT_MS", 200)
     locker = sqlite3.connect(cli.store_path, isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")
     try:
@@ -150,7 +150,7 @@ def test_a_database_locked_elsewhere_is_a_one_line_error(cli, monkeypatch):
         locker.close()
     assert status == 1 and body is None
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert "database is locked; another process holds a long write, try again" in err
+    assert "the database is busy with another writer; another process holds a long write, try again" in err
     assert cli("org", "create", "acme")[0] == 0
 
 

@@ -13,7 +13,7 @@ from tests.api.conftest import Api, assert_error
 from tests.conftest import FAST_BCRYPT_COST, SERVICE
 from tests.disks import fill, read_only_view, small_disk
 from tokenstore import Store
-from tokenstore.database import WriterLock
+from tokenstore.sqlite.database import WriterLock
 
 FULL = "the database's disk is full"
 

@@ -1,10 +1,11 @@
 """The audit log: what is written, and /api/v1/organization/{orgname}/logs, /api/v1/user/logs."""
 
 import json
-import sqlite3
 from datetime import datetime, timezone
 
 import pytest
+
+from tokenstore.errors import StoreBusy
 
 from tests.api.conftest import assert_error
 
@@ -74,7 +75,7 @@ async def test_no_token_without_its_audit_row_but_a_refusal_stays_a_refusal(api,
     secret = (await api.put("/api/v1/organization/acme/robots/ci", alice)).body["token"]
 
     def broken(*args, **kwargs):
-        raise sqlite3.OperationalError("database is locked")
+        raise StoreBusy("the database is busy with another writer", "database is locked")
 
     monkeypatch.setattr(store, "record_robot_login", broken)
     reply = await api.token("acme+ci", secret)

@@ -1,11 +1,11 @@
 """``POST /registry/events``: the registry's notifications become push_repo, pull_repo and
 delete_tag rows in the audit log. Envelopes are shaped as distribution 2.8 sends them."""
 
-import sqlite3
 
 import pytest
 
 from gateway import keys
+from tokenstore.errors import StoreBusy
 from tokenstore.registry_activity import SEEN_RETENTION
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -102,7 +102,7 @@ async def test_what_is_not_an_envelope_is_a_clear_400(client, events_token, body
 
 async def test_a_database_failure_asks_the_registry_to_send_again(client, store, events_token, acme, monkeypatch):
     def locked(events):
-        raise sqlite3.OperationalError("database is locked")
+        raise StoreBusy("the database is busy with another writer", "database is locked")
 
     monkeypatch.setattr(store, "record_repository_events", locked)
     reply = await post(client, events_token, {"events": [event("d1")]})

@@ -15,13 +15,13 @@ import threading
 import jwt
 import pytest
 
-import tokenstore.database
+import tokenstore.sqlite.database
 from gateway.appkeys import OFFLOAD
 from tests.conftest import SERVICE
 from tests.lifecycle.conftest import basic
 from tests.lifecycle.test_lifecycle_api import ORG_ROBOT, PASSWORD, call
 from tokenstore import hashing
-from tokenstore.database import WriterLock
+from tokenstore.sqlite.database import WriterLock
 
 PUSH = "repository:acme/app:pull,push"
 PERMISSION = "/api/v1/repository/acme/app/permissions/user/acme+ci"
@@ -214,7 +214,7 @@ async def test_keyless_credential_waiting_for_the_writer_is_refused_after_its_fe
 
 async def test_no_token_when_its_audit_row_cannot_be_written(client, store, people, robot_secret, monkeypatch):
     # The writer thread opens its connection at its first job: give it a short busy timeout.
-    monkeypatch.setattr(tokenstore.database, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(tokenstore.sqlite.database, "BUSY_TIMEOUT_MS", 200)
     blocker = sqlite3.connect(store.path, isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")  # another process's long write

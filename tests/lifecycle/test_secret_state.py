@@ -7,8 +7,8 @@ import time
 import pytest
 
 from tokenstore import InvalidCredentials, Store, hashing
-from tokenstore.database import connect, initialise
-from tokenstore.schema import migrations
+from tokenstore.sqlite.database import connect, initialise
+from tokenstore.sqlite.schema import migrations
 from tokenstore.secret_lifecycle import MAX_GRACE_SECONDS
 
 HOUR = 3600

@@ -315,7 +315,7 @@ async def test_a_removed_database_makes_every_worker_unhealthy_and_refuse_tokens
     assert await token_requests(port, secrets, count=4, concurrency=2) == [200] * 4
     database.unlink()
     # Each worker checks its file once a second, and logs an ERROR when it finds it gone.
-    noticed = f"ERROR tokenstore.database: the database file {database} was removed or replaced while open"
+    noticed = f"ERROR tokenstore.sqlite.database: the database file {database} was removed or replaced while open"
     wait_for(lambda: served_log(tmp_path / "serve.log").count(noticed) == WORKERS, 10.0,
              "every worker noticed the removed file")
     for _ in range(10):

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tokenstore import Store, hashing
-from tokenstore.database import WriterLock
+from tokenstore.sqlite.database import WriterLock
 from tests.conftest import FAST_BCRYPT_COST
 
 ROUNDS = 60

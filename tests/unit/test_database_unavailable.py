@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import FAST_BCRYPT_COST
 from tests.disks import fill, small_disk
 from tokenstore import Store
-from tokenstore.database import DatabaseReplaced, database_unavailable
+from tokenstore.sqlite.database import DatabaseReplaced, database_unavailable
 
 
 def error_of(action) -> sqlite3.Error:

@@ -131,10 +131,10 @@ async def test_write_soon_stops_waiting_for_a_stalled_commit_but_the_row_lands(o
 
 
 async def test_the_checkpointer_keeps_the_wal_small(store, monkeypatch):
-    import gateway.offload
+    import tokenstore.sqlite.housekeeping as housekeeping
 
-    monkeypatch.setattr(gateway.offload, "CHECKPOINT_PAGES", 10)
-    monkeypatch.setattr(gateway.offload, "CHECKPOINT_INTERVAL", 0.1)
+    monkeypatch.setattr(housekeeping, "CHECKPOINT_PAGES", 10)
+    monkeypatch.setattr(housekeeping, "CHECKPOINT_INTERVAL", 0.1)
     pools = Offload(store=store)
     wal = store.path.with_name(store.path.name + "-wal")
 

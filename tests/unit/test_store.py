@@ -247,5 +247,5 @@ def test_store_survives_reopen(tmp_path, clock):
     first.close()
     second = Store(tmp_path / "db.sqlite", bcrypt_cost=4, clock=clock)
     assert second.authenticate("myorg+ci", issued.secret)
-    assert second.db.journal_mode == "wal"
+    assert second.db.sqlite.journal_mode == "wal"
     second.close()

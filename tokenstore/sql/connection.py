@@ -28,9 +28,11 @@ class SqlDatabase(Protocol):
 
     def execute(self, sql: str, params: Sequence = ()) -> Cursor: ...
 
-    def atomic(self) -> AbstractContextManager["SqlDatabase"]:
+    def atomic(self, *, lock_wait: float | None = None) -> AbstractContextManager["SqlDatabase"]:
         """A write transaction, holding the store's write lock from its start, committed at
-        the end of the block or rolled back when it raises; nested: a savepoint."""
+        the end of the block or rolled back when it raises; nested: a savepoint. With
+        ``lock_wait`` (seconds) the lock is waited for that long instead of the backend's
+        lock timeout (StoreBusy after it)."""
         ...
 
     @property

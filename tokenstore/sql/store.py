@@ -1,4 +1,4 @@
-"""The store: namespaces, robots, secrets, repositories, permissions; authenticate and authorize.
+"""The store's queries: namespaces, robots, secrets, repositories, permissions; authenticate and authorize.
 
 Synchronous by design; the gateway calls it from worker threads so that SQLite and bcrypt
 never run on the event loop. Every method that changes several rows does so in one
@@ -7,15 +7,12 @@ transaction, so a failure leaves nothing half-written.
 
 import json
 import logging
-import sqlite3
-import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
-from . import hashing
-from .database import ThreadLocalDatabase, initialise
-from .errors import (
+from .. import hashing
+from ..errors import (
     AlreadyExists,
+    DuplicateRow,
     GrantOutsideNamespace,
     InvalidCredentials,
     NameInvalid,
@@ -23,70 +20,65 @@ from .errors import (
     PermissionNotFound,
     RepositoryNotFound,
     RobotNotFound,
+    StoreUnavailable,
 )
-from .models import IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
-from .names import RepositoryName, check_namespace, parse_repository_name, parse_robot_name
-from .permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, parse_role, strongest
-from .federation import FederationMixin
-from .refresh_tokens import RefreshTokenMixin
-from .secret_lifecycle import SecretLifecycleMixin, live_secret, unreplaced_secret
-from .accounts import AccountsMixin
-from .audit import AuditMixin
-from .collector import CollectorMixin
-from .listings import ListingsMixin
-from .registry_activity import RegistryActivityMixin
-from .signin_throttle import SigninThrottleMixin
-from .ui_sessions import UiSessionMixin
-from .audited_changes import AuditedChangesMixin
+from ..models import IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
+from ..names import (
+    NAMESPACE_KINDS, VISIBILITIES, RepositoryName, check_description, check_namespace, parse_repository_name,
+    parse_robot_name,
+)
+from .connection import SqlDatabase
+from ..permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, parse_role, strongest
+from ..federation import FederationMixin
+from ..refresh_tokens import RefreshTokenMixin
+from ..secret_lifecycle import SecretLifecycleMixin, live_secret, unreplaced_secret
+from ..accounts import AccountsMixin
+from ..audit import AuditMixin
+from ..collector import CollectorMixin
+from ..listings import ListingsMixin
+from ..registry_activity import RegistryActivityMixin
+from ..signin_throttle import SigninThrottleMixin
+from ..ui_sessions import UiSessionMixin
+from ..audited_changes import AuditedChangesMixin
 
 log = logging.getLogger(__name__)
 
 # last_accessed is written at most once per robot per this many seconds: a CI fleet's
 # token requests must not turn into a stream of writes.
 LAST_ACCESSED_INTERVAL = 60.0
-# How long that bookkeeping write waits for another process's write lock before it is skipped.
-BRIEF_WRITE_WAIT_MS = 250
-DESCRIPTION_MAX = 255
-NAMESPACE_KINDS = ("organization", "user")
-VISIBILITIES = ("public", "private")
+# How long (seconds) that bookkeeping write waits for another process's write lock before it is skipped.
+BRIEF_WRITE_WAIT = 0.25
 
 _ROBOT_COLUMNS = """r.id, r.namespace_id, n.name AS namespace, r.shortname, r.description,
     r.unstructured_metadata, r.created, r.last_accessed"""
 _REPO_COLUMNS = "p.id, p.namespace_id, n.name AS namespace, p.name, p.visibility, p.description, p.created"
 
 
-class Store(
+class SqlStore(
     FederationMixin, RefreshTokenMixin, SecretLifecycleMixin, AccountsMixin, AuditMixin, ListingsMixin, CollectorMixin,
     UiSessionMixin, AuditedChangesMixin, SigninThrottleMixin, RegistryActivityMixin,
 ):
-    """Robot accounts and their rights, kept in one SQLite file."""
+    """The store's queries, run on the connection ``db`` a backend gives each thread.
 
-    def __init__(self, path: str | Path, *, bcrypt_cost: int = 12, clock: Callable[[], float] = time.time):
-        self.path = Path(path)
-        self.bcrypt_cost = bcrypt_cost
-        self.clock = clock
-        initialise(self.path)
-        self._dbs = ThreadLocalDatabase(self.path)
+    A backend subclasses it and provides ``db``, ``close``, ``check``, ``watch``,
+    ``run_batch``, ``housekeeping`` and the collector's hooks (``tokenstore.interface``
+    says what each must do).
+    """
+
+    bcrypt_cost: int
+    clock: Callable[[], float]
 
     @property
-    def db(self):
-        """This thread's sqlite-utils Database."""
-        return self._dbs.get()
+    def db(self) -> SqlDatabase:
+        """This thread's connection."""
+        raise NotImplementedError
 
-    def close(self) -> None:
-        """Close every connection this store opened."""
-        self._dbs.close_all()
-
-    def ping(self) -> None:
-        """Check that the database file is the one opened and answers a read; raises
-        DatabaseReplaced (a sqlite3.OperationalError) or sqlite3.Error otherwise."""
-        self.verify_file()
-        self.db.execute("SELECT count(*) FROM namespaces").fetchone()
-
-    def verify_file(self) -> None:
-        """Raise DatabaseReplaced when the database file was removed or replaced since it
-        was opened (one stat); every later use of the store raises it too."""
-        self._dbs.verify()
+    def transaction(self):
+        """Return a context manager running its block in one write transaction (nested: a
+        savepoint) that holds the store's write lock from its start; committed at the end,
+        rolled back when the block raises. Raises StoreBusy when the lock is not granted in
+        time, StoreUnavailable when the database cannot answer."""
+        return self.db.atomic()
 
     # -- namespaces -------------------------------------------------------------------
 
@@ -101,12 +93,12 @@ class Store(
             raise NameInvalid(f"invalid namespace kind {kind!r}: use organization or user")
         now = self.clock()
         try:
-            cursor = self.db.execute(
-                "INSERT INTO namespaces (name, kind, created) VALUES (?, ?, ?)", [name, kind, now]
-            )
-        except sqlite3.IntegrityError:
+            (namespace_id,) = self.db.execute(
+                "INSERT INTO namespaces (name, kind, created) VALUES (?, ?, ?) RETURNING id", [name, kind, now]
+            ).fetchone()
+        except DuplicateRow:
             raise AlreadyExists(f"namespace {name!r} already exists") from None
-        return Namespace(cursor.lastrowid, name, kind, now)
+        return Namespace(namespace_id, name, kind, now)
 
     def get_namespace(self, name: str) -> Namespace:
         """Return the live namespace ``name``; raises NamespaceNotFound."""
@@ -157,7 +149,7 @@ class Store(
         Raises NameInvalid, NamespaceNotFound, or AlreadyExists when the robot exists.
         """
         name = parse_robot_name(username)
-        description = _check_description(description)
+        description = check_description(description)
         metadata = json.dumps(unstructured_metadata or {})
         namespace = self.get_namespace(name.namespace)
         new_secret = new_secret or hashing.new_secret(self.bcrypt_cost)
@@ -166,11 +158,11 @@ class Store(
             with self.db.atomic():
                 robot_id = self.db.execute(
                     "INSERT INTO robots (namespace_id, shortname, description, unstructured_metadata, created)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id",
                     [namespace.id, name.shortname, description, metadata, now],
-                ).lastrowid
+                ).fetchone()[0]
                 secret_id = self._insert_secret(robot_id, new_secret, now)
-        except sqlite3.IntegrityError:
+        except DuplicateRow:
             raise AlreadyExists(f"robot {username!r} already exists") from None
         return IssuedSecret(self.get_robot(username), secret_id, now, new_secret.secret)
 
@@ -206,7 +198,7 @@ class Store(
         """
         robot = self.get_robot(username)
         if description is not None:
-            self.db.execute("UPDATE robots SET description = ? WHERE id = ?", [_check_description(description), robot.id])
+            self.db.execute("UPDATE robots SET description = ? WHERE id = ?", [check_description(description), robot.id])
         if unstructured_metadata is not None:
             self.db.execute(
                 "UPDATE robots SET unstructured_metadata = ? WHERE id = ?", [json.dumps(unstructured_metadata), robot.id]
@@ -241,7 +233,7 @@ class Store(
             self.db.execute(
                 "UPDATE robot_secrets SET ended = 1,"
                 " revoked_at = CASE WHEN revoked_at IS NULL OR revoked_at > ? THEN ? ELSE revoked_at END"
-                " WHERE robot_id = ? AND ended = 0 AND id IS NOT ?",
+                " WHERE robot_id = ? AND ended = 0 AND id IS DISTINCT FROM ?",
                 [now, now, robot.id, kept[0] if kept else None],
             )
             if kept is not None:
@@ -258,7 +250,8 @@ class Store(
         robot = self.get_robot(username)
         now = self.clock()
         rows = self.db.execute(
-            "SELECT id, created, coalesce(min(expires_at, revoked_at), expires_at, revoked_at), last_used"
+            "SELECT id, created, CASE WHEN expires_at IS NULL THEN revoked_at WHEN revoked_at IS NULL THEN expires_at"
+            " WHEN expires_at < revoked_at THEN expires_at ELSE revoked_at END, last_used"
             f" FROM robot_secrets s WHERE robot_id = ? AND {live_secret()} ORDER BY id DESC",
             [robot.id, now, now],
         )
@@ -276,9 +269,10 @@ class Store(
         self, robot_id: int, new_secret: hashing.NewSecret, now: float, expires_at: float | None = None,
     ) -> int:
         return self.db.execute(
-            "INSERT INTO robot_secrets (robot_id, hash, selector, created, expires_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO robot_secrets (robot_id, hash, selector, created, expires_at) VALUES (?, ?, ?, ?, ?)"
+            " RETURNING id",
             [robot_id, new_secret.hashed, hashing.selector(new_secret.secret), now, expires_at],
-        ).lastrowid
+        ).fetchone()[0]
 
     # -- repositories -----------------------------------------------------------------
 
@@ -294,9 +288,9 @@ class Store(
         try:
             self.db.execute(
                 "INSERT INTO repositories (namespace_id, name, visibility, description, created) VALUES (?, ?, ?, ?, ?)",
-                [namespace.id, name.name, visibility, _check_description(description, limit=4096), self.clock()],
+                [namespace.id, name.name, visibility, check_description(description, limit=4096), self.clock()],
             )
-        except sqlite3.IntegrityError:
+        except DuplicateRow:
             raise AlreadyExists(f"repository {full_name!r} already exists") from None
         return self.get_repository(full_name)
 
@@ -610,26 +604,14 @@ class Store(
         last used): a skipped record is retried on the next request, a login held up for
         seconds behind a long write, or refused because of one, is not.
         """
-        conn = self.db.conn
-        (busy_timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
-        conn.execute(f"PRAGMA busy_timeout = {BRIEF_WRITE_WAIT_MS}")
         try:
-            with self.db.atomic():
+            with self.db.atomic(lock_wait=BRIEF_WRITE_WAIT):
                 write()
-        except sqlite3.OperationalError as exc:
+        except StoreUnavailable as exc:
             log.warning("could not record %s: %s", what, exc)
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout)}")
 
 
 def _robot(row) -> Robot:
     id_, namespace_id, namespace, shortname, description, metadata, created, last_accessed = row
     return Robot(id_, namespace_id, namespace, shortname, description, json.loads(metadata or "{}"), created, last_accessed)
 
-
-def _check_description(description: str, limit: int = DESCRIPTION_MAX) -> str:
-    if not isinstance(description, str):
-        raise NameInvalid("description must be a string")
-    if len(description) > limit:
-        raise NameInvalid(f"description is {len(description)} characters long; at most {limit} are allowed")
-    return description

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from .errors import DatabaseCorrupt
+from ..errors import DatabaseCorrupt, DuplicateRow, StoreBusy, StoreReplaced, StoreUnavailable
 from .schema import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,9 @@ class WriterLock:
         os.close(self._fd)
 
 
+BUSY_CAUSE = "the database is busy with another writer"
+REPLACED_CAUSE = "the database file was removed or replaced while the server ran"
+
 # What SQLite says when a lock was not granted within the busy timeout.
 _BUSY_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 
@@ -75,9 +78,12 @@ def database_busy(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and str(exc).lower().startswith(_BUSY_MESSAGES)
 
 
-class DatabaseReplaced(sqlite3.OperationalError):
+class DatabaseReplaced(StoreReplaced):
     """Raised when the database file was removed or replaced while it was open: SQLite would
     go on writing to the unlinked file, and every change would be lost at the next start."""
+
+    def __init__(self, path: str | Path):
+        super().__init__(REPLACED_CAUSE, str(path))
 
 
 # The causes a store failure is named by, keyed by SQLite's primary result code
@@ -92,8 +98,6 @@ _UNAVAILABLE_CAUSES = {
 }
 # A connection opened on a full disk cannot make its WAL index (the -shm file).
 _SQLITE_IOERR_SHMSIZE = 10 | (19 << 8)
-BUSY_CAUSE = "the database is busy with another writer"
-REPLACED_CAUSE = "the database file was removed or replaced while the server ran"
 
 
 def database_unavailable(exc: BaseException) -> str | None:
@@ -101,8 +105,8 @@ def database_unavailable(exc: BaseException) -> str | None:
     database's disk is full"), when ``exc`` is such a failure: busy or locked, disk full,
     read-only, an I/O error, corrupt, or its file removed or replaced. Returns None for
     anything else (a bug, a constraint violation)."""
-    if isinstance(exc, DatabaseReplaced):
-        return REPLACED_CAUSE
+    if isinstance(exc, StoreUnavailable):
+        return exc.cause
     if not isinstance(exc, sqlite3.Error):
         return None
     if database_busy(exc):
@@ -117,6 +121,20 @@ def database_unavailable(exc: BaseException) -> str | None:
         if text.startswith(message):
             return cause
     return None
+
+
+def translate(exc: sqlite3.Error) -> Exception:
+    """Return the tokenstore error that ``exc`` stands for: DuplicateRow for a unique rule
+    broken, StoreBusy for a lock not granted in time, StoreUnavailable for a database that
+    cannot answer; ``exc`` itself for anything else (a bug)."""
+    if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(exc):
+        return DuplicateRow(str(exc))
+    cause = database_unavailable(exc)
+    if cause is None:
+        return exc
+    if cause == BUSY_CAUSE:
+        return StoreBusy(cause, str(exc))
+    return StoreUnavailable(cause, str(exc))
 
 
 def check_integrity(path: str | Path) -> None:
@@ -207,6 +225,83 @@ def initialise(path: str | Path) -> None:
         db.close()
 
 
+class SqliteDatabase:
+    """One thread's connection, as the shared queries use it (``tokenstore.sql.connection``):
+    SQLite's errors come out as tokenstore errors (``translate``)."""
+
+    def __init__(self, db: WritingDatabase):
+        self.sqlite = db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The sqlite3 connection, for this backend's own use."""
+        return self.sqlite.conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.sqlite.conn.in_transaction
+
+    def execute(self, sql: str, params=()) -> "sqlite3.Cursor | ReturnedRows":
+        """Run one statement; returns its cursor. Raises as ``translate`` says."""
+        try:
+            if " RETURNING " not in sql:
+                return self.sqlite.execute(sql, params)
+            # A write with RETURNING holds its lock until every row was read, and (having
+            # rows) is not committed by sqlite-utils: read them now and commit it here.
+            was_in_transaction = self.sqlite.conn.in_transaction
+            cursor = self.sqlite.execute(sql, params)
+            rows = ReturnedRows(cursor.fetchall(), cursor.rowcount)
+            if not was_in_transaction and self.sqlite.conn.in_transaction:
+                self.sqlite.conn.execute("COMMIT")
+            return rows
+        except sqlite3.Error as exc:
+            raise _translated(exc) from None
+
+    @contextlib.contextmanager
+    def atomic(self, *, lock_wait: float | None = None) -> Iterator["SqliteDatabase"]:
+        """A write transaction begun IMMEDIATE (nested: a savepoint). With ``lock_wait``
+        (seconds) the write lock is waited for that long instead of the busy timeout."""
+        conn = self.sqlite.conn
+        if lock_wait is not None:
+            conn.execute(f"PRAGMA busy_timeout = {int(lock_wait * 1000)}")
+        try:
+            with self.sqlite.atomic():
+                yield self
+        except sqlite3.Error as exc:
+            raise _translated(exc) from None
+        finally:
+            if lock_wait is not None:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    def close(self) -> None:
+        self.sqlite.close()
+
+
+class ReturnedRows:
+    """The rows a write's RETURNING clause gave, read in full."""
+
+    def __init__(self, rows: list[tuple], rowcount: int):
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def fetchone(self) -> tuple | None:
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchall(self) -> list[tuple]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+
+def _translated(exc: sqlite3.Error) -> Exception:
+    translated = translate(exc)
+    if translated is not exc:
+        translated.__cause__ = exc
+    return translated
+
+
 class ThreadLocalDatabase:
     """Hands each thread its own connection to one database file, as long as that file is
     the one first opened.
@@ -219,21 +314,26 @@ class ThreadLocalDatabase:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._local = threading.local()
-        self._all: list[Database] = []
+        self._all: list[SqliteDatabase] = []
         self._lock = threading.Lock()
         self._identity = file_identity(self.path)
         self._replaced = False
 
-    def get(self) -> Database:
+    def get(self) -> SqliteDatabase:
         """Return this thread's connection, opening it on first use. Raises
-        DatabaseReplaced once the file was found removed or replaced."""
+        DatabaseReplaced once the file was found removed or replaced, StoreUnavailable when
+        the file cannot be opened."""
         if self._replaced:
-            raise DatabaseReplaced(f"{REPLACED_CAUSE}: {self.path}")
+            raise DatabaseReplaced(self.path)
         db = getattr(self._local, "db", None)
         if db is None:
             self.verify()
-            db = connect(self.path, create=False)
-            db.before_write = self.verify
+            try:
+                opened = connect(self.path, create=False)
+            except sqlite3.Error as exc:
+                raise _translated(exc) from None
+            opened.before_write = self.verify
+            db = SqliteDatabase(opened)
             self._local.db = db
             with self._lock:
                 self._all.append(db)
@@ -243,7 +343,7 @@ class ThreadLocalDatabase:
         """Check that the file at the path is still the one opened (one stat). Raises
         DatabaseReplaced, and logs an ERROR the first time, when it is not."""
         if self._replaced:
-            raise DatabaseReplaced(f"{REPLACED_CAUSE}: {self.path}")
+            raise DatabaseReplaced(self.path)
         if file_identity(self.path) == self._identity:
             return
         with self._lock:
@@ -251,7 +351,7 @@ class ThreadLocalDatabase:
         if first:
             log.error("the database file %s was removed or replaced while open: refusing every database access "
                       "until a restart (changes written since then are in the removed file only)", self.path)
-        raise DatabaseReplaced(f"{REPLACED_CAUSE}: {self.path}")
+        raise DatabaseReplaced(self.path)
 
     def close_all(self) -> None:
         """Close every connection opened so far."""
