@@ -20,7 +20,14 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.numeric import Int8Dumper, NumericLoader
 
 from ..errors import DuplicateRow, StoreBusy, StoreUnavailable
-from .errors import BUSY_CAUSE, UNREACHABLE_CAUSE, is_busy, is_connection_failure, is_unique_violation, unavailable_cause
+from .errors import (
+    BUSY_CAUSE,
+    UNREACHABLE_CAUSE,
+    is_busy,
+    is_connection_failure,
+    is_unique_violation,
+    unavailable_cause,
+)
 from .schema import WRITE_LOCK_KEY, apply_migrations
 
 log = logging.getLogger(__name__)
@@ -44,9 +51,9 @@ _CONNECT_DEFAULTS = {
 }
 
 # A string literal, a quoted name or a comment (whose ? is no placeholder), a ?, or a %.
-_SQL_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|%""", re.S)
-_WRITE = re.compile(r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(INSERT|UPDATE|DELETE|MERGE|WITH)\b", re.S | re.I)
-_DATA_CHANGE = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.I)
+_SQL_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|%""", re.DOTALL)
+_WRITE = re.compile(r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(INSERT|UPDATE|DELETE|MERGE|WITH)\b", re.DOTALL | re.IGNORECASE)
+_DATA_CHANGE = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
 def _token(match: re.Match) -> str:
@@ -82,9 +89,15 @@ def connect(url: str, *, lock_timeout: float | None = LOCK_TIMEOUT) -> psycopg.C
     untyped ``? IS NULL`` works as in SQLite), sending Python bools as 1 and 0 (SQLite keeps
     no booleans), with ``lock_timeout`` seconds as its lock wait (None: the server's).
 
-    Raises StoreUnavailable when PostgreSQL cannot be reached or refuses the connection.
+    Raises StoreUnavailable when PostgreSQL cannot be reached or refuses the connection,
+    ValueError when ``url`` cannot be parsed.
     """
-    settings = {key: value for key, value in _CONNECT_DEFAULTS.items() if key not in conninfo_to_dict(url)}
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.Error:
+        # libpq's message quotes the URL, password and all.
+        raise ValueError("the PostgreSQL URL cannot be parsed") from None
+    settings = {key: value for key, value in _CONNECT_DEFAULTS.items() if key not in given}
     try:
         conn = psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor, **settings)
     except psycopg.Error as exc:
@@ -256,25 +269,36 @@ class PostgresDatabase:
         return self._conn
 
     def _run(self, query: str, params: Sequence) -> psycopg.Cursor:
-        conn = self._connection()
-        cursor = conn.cursor()
-        try:
-            # Always with a parameter list, even empty, so that psycopg undoubles the %.
-            cursor.execute(query, list(params))
-        except psycopg.Error as exc:
-            raise self._failure(conn, exc) from None
-        return cursor
+        for attempt in range(2):
+            conn = self._connection()
+            cursor = conn.cursor()
+            try:
+                # Always with a parameter list, even empty, so that psycopg undoubles the %.
+                cursor.execute(query, list(params))
+                return cursor
+            except psycopg.Error as exc:
+                failure = self._failure(conn, exc)
+                # Outside a transaction only reads run here: a read on a connection found
+                # dead (PostgreSQL restarted since its last use) is tried once on a new one.
+                if attempt or self._depth or self._conn is not None or not is_connection_failure(exc):
+                    raise failure from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _run_plain(self, query: str) -> None:
-        """Run trusted SQL without parameters (several statements allowed)."""
-        conn = self._connection()
-        try:
-            conn.execute(query)
-        except psycopg.Error as exc:
-            failure = self._failure(conn, exc)
-            if self._depth == 0 and self._conn is not None and conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                self._rollback()  # BEGIN went through but the lock did not
-            raise failure from None
+        """Run trusted SQL without parameters (several statements allowed). A BEGIN on a
+        connection found dead is tried once on a new one: nothing was done yet."""
+        for attempt in range(2):
+            conn = self._connection()
+            try:
+                conn.execute(query)
+                return
+            except psycopg.Error as exc:
+                failure = self._failure(conn, exc)
+                if self._depth == 0 and self._conn is not None and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    self._rollback()  # BEGIN went through but the lock did not
+                retry = not attempt and query.startswith("BEGIN") and self._conn is None and is_connection_failure(exc)
+                if not retry:
+                    raise failure from None
 
     def _rollback(self) -> None:
         """Roll back the open transaction; a connection that cannot is dropped."""

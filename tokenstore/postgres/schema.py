@@ -92,8 +92,10 @@ _INITIAL = (
         role TEXT NOT NULL CHECK (role IN ('read', 'write', 'admin')),
         created DOUBLE PRECISION NOT NULL
     )""",
-    "CREATE UNIQUE INDEX permissions_repository ON permissions(robot_id, repository_id)"
-    " WHERE repository_id IS NOT NULL",
+    (
+        "CREATE UNIQUE INDEX permissions_repository ON permissions(robot_id, repository_id)"
+        " WHERE repository_id IS NOT NULL"
+    ),
     "CREATE UNIQUE INDEX permissions_namespace ON permissions(robot_id) WHERE repository_id IS NULL",
     "CREATE INDEX permissions_by_repository ON permissions(repository_id)",
     f"""CREATE TABLE users (
@@ -142,8 +144,10 @@ _INITIAL = (
         aggregate_key TEXT
     )""",
     "CREATE INDEX audit_log_namespace_created ON audit_log(namespace_id, created)",
-    "CREATE INDEX audit_log_aggregate ON audit_log(namespace_id, aggregate_key, created)"
-    " WHERE aggregate_key IS NOT NULL",
+    (
+        "CREATE INDEX audit_log_aggregate ON audit_log(namespace_id, aggregate_key, created)"
+        " WHERE aggregate_key IS NOT NULL"
+    ),
     f"""CREATE TABLE robot_federations (
         {_ID},
         robot_id BIGINT NOT NULL REFERENCES robots(id) ON DELETE CASCADE,
