@@ -516,6 +516,48 @@ def test_a_connection_lost_inside_a_transaction(own_server, own_url):
         db.close()
 
 
+def test_writers_under_load_ride_out_a_restart(own_server, own_url):
+    """Four writers while PostgreSQL stops and comes back: each failure is a tokenstore
+    error, never psycopg's, and every writer writes again once the server is back."""
+    connections = ThreadLocalConnections(own_url, lock_timeout=2)
+    stop_at = time.monotonic() + 10
+    restarted = threading.Event()
+    outcomes: dict[str, list] = {}
+
+    def writer(name: str):
+        seen = outcomes.setdefault(name, [])
+        db = connections.get()
+        for n in range(5000):
+            if time.monotonic() > stop_at:
+                break
+            try:
+                with db.atomic():
+                    db.execute("INSERT INTO signin_failures (username, address, failed_at) VALUES (?, 'a', ?)", [name, n])
+                seen.append("ok-after" if restarted.is_set() else "ok")
+            except StoreUnavailable as exc:
+                seen.append(type(exc).__name__)
+                time.sleep(0.01)
+            except Exception as exc:  # collected: the test fails on any other error
+                seen.append(repr(exc))
+            if restarted.is_set() and seen.count("ok-after") >= 20:
+                break
+
+    def operator():
+        time.sleep(0.3)
+        own_server.stop()
+        time.sleep(0.3)
+        own_server.start()
+        restarted.set()
+
+    try:
+        run_threads(operator, *[lambda name=f"w{i}": writer(name) for i in range(4)])
+    finally:
+        connections.close_all()
+    for name, seen in outcomes.items():
+        assert set(seen) <= {"ok", "ok-after", "StoreUnavailable", "StoreBusy"}, (name, set(seen))
+        assert "ok" in seen and "StoreUnavailable" in seen and seen.count("ok-after") >= 20, name
+
+
 def test_thread_local_connections_recover(own_server, own_url):
     connections = ThreadLocalConnections(own_url)
     try:
