@@ -52,7 +52,9 @@ _CONNECT_DEFAULTS = {
 
 # A string literal, a quoted name or a comment (whose ? is no placeholder), a ?, or a %.
 _SQL_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|%""", re.DOTALL)
-_WRITE = re.compile(r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(INSERT|UPDATE|DELETE|MERGE|WITH)\b", re.DOTALL | re.IGNORECASE)
+_WRITE = re.compile(
+    r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(INSERT|UPDATE|DELETE|MERGE|WITH)\b", re.DOTALL | re.IGNORECASE
+)
 _DATA_CHANGE = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
@@ -71,7 +73,10 @@ def translate(sql: str) -> tuple[str, bool]:
     A ``?`` inside a string literal, a quoted name or a comment stays as it is."""
     query = _SQL_TOKENS.sub(_token, sql)
     match = _WRITE.match(sql)
-    writes = bool(match) and (match.group(1).upper() != "WITH" or bool(_DATA_CHANGE.search(_SQL_TOKENS.sub(" ", sql))))
+    if match is None:
+        return query, False
+    # A WITH changes data when a data-changing word stands outside its literals.
+    writes = match.group(1).upper() != "WITH" or bool(_DATA_CHANGE.search(_SQL_TOKENS.sub(" ", sql)))
     return query, writes
 
 
@@ -123,7 +128,10 @@ def initialise(url: str) -> list[str]:
     try:
         return apply_migrations(conn)
     except psycopg.Error as exc:
-        raise _translated(exc) or exc
+        translated = _translated(exc)
+        if translated is None:
+            raise
+        raise translated from None
     finally:
         conn.close()
 
