@@ -421,6 +421,12 @@ def test_connection_failures_are_named_by_their_words(message, cause):
     assert pg_errors.unavailable_cause(psycopg.OperationalError(message)) == cause
 
 
+def test_a_statement_canceled_by_an_operator_is_not_busy():
+    exc = psycopg.errors.QueryCanceled("canceling statement due to user request")
+    assert not pg_errors.is_busy(exc)
+    assert pg_errors.unavailable_cause(exc) == "PostgreSQL canceled the statement"
+
+
 def test_bugs_are_not_unavailability(db):
     with pytest.raises(psycopg.errors.UndefinedTable) as caught:
         db.execute("SELECT * FROM no_such_table")

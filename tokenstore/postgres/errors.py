@@ -31,6 +31,7 @@ _CAUSES_BY_SQLSTATE = {
     "XX001": "the database is corrupt",  # data_corrupted
     "XX002": "the database is corrupt",  # index_corrupted
     "25006": READ_ONLY_CAUSE,  # read_only_sql_transaction: a standby, or default_transaction_read_only
+    "57014": "PostgreSQL canceled the statement",  # query_canceled, by an operator (timeouts: busy)
 }
 # A lock not granted in time (lock_timeout, NOWAIT), or a transaction that lost to another
 # one; trying again later may succeed.
@@ -82,7 +83,8 @@ def unavailable_cause(exc: BaseException) -> str | None:
     """Return why PostgreSQL cannot answer, in words for a person ("PostgreSQL cannot be
     reached"), when ``exc`` is such a failure: no connection or a lost one, the server
     shutting down or starting, too many connections, disk full, out of memory, an I/O error,
-    corruption, a read-only database; BUSY_CAUSE when it is busy (see ``is_busy``).
+    corruption, a read-only database, a statement canceled by an operator; BUSY_CAUSE when it
+    is busy (see ``is_busy``).
 
     Returns None for anything else: a bug, or a rule of the schema broken.
     """
