@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what regauth needs to run and to be tested, on Debian 12 or Ubuntu:
-# the system packages (registry, clients, nginx, chromium, load tools) and a
+# the system packages (registry, clients, nginx, chromium, load tools, the
+# PostgreSQL server binaries for the PostgreSQL backend's tests) and a
 # virtualenv at .venv with the project and its test extra.
 #
 # Idempotent: packages already installed are left alone (and `apt-get update`
@@ -32,6 +33,9 @@ REQUIREMENTS=(
     apache2-utils
     ca-certificates
     uidmap
+    # Only the server binaries are used (tests start their own throwaway
+    # server); the cluster the package may create by itself is never needed.
+    postgresql
 )
 
 if [ "$(id -u)" -eq 0 ]; then

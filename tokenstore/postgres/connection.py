@@ -1,0 +1,365 @@
+"""A connection to PostgreSQL that behaves as the shared queries expect of a backend
+(``tokenstore.sql.connection.SqlDatabase``), and one per thread.
+
+Writes are serialized across every replica: a write transaction takes the advisory lock
+``WRITE_LOCK_KEY`` right after BEGIN and holds it to its end, as SQLite's BEGIN IMMEDIATE
+holds the database's write lock. A connection found broken is dropped and the next statement
+outside a transaction connects anew, so the store recovers by itself once PostgreSQL is back.
+"""
+
+import contextlib
+import functools
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+import psycopg
+from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.numeric import Int8Dumper, NumericLoader
+
+from ..errors import DuplicateRow, StoreBusy, StoreUnavailable
+from .errors import (
+    BUSY_CAUSE,
+    UNREACHABLE_CAUSE,
+    is_busy,
+    is_connection_failure,
+    is_unique_violation,
+    unavailable_cause,
+)
+from .schema import WRITE_LOCK_KEY, apply_migrations
+
+log = logging.getLogger(__name__)
+
+# How long a writer waits for the write lock (or any other lock) before StoreBusy: SQLite's
+# busy timeout.
+LOCK_TIMEOUT = 10.0
+# The lock wait of a write that had better be skipped than wait (bookkeeping on a login).
+BRIEF_LOCK_WAIT = 0.25
+CONNECT_TIMEOUT = 3
+
+# Connection settings used unless the URL sets them: a short connect timeout, and TCP
+# keepalives so that a peer gone without a word is noticed within about a minute.
+_CONNECT_DEFAULTS = {
+    "connect_timeout": str(CONNECT_TIMEOUT),
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "application_name": "regauth",
+}
+
+# A string literal, a quoted name or a comment (whose ? is no placeholder), a ?, or a %.
+_SQL_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|%""", re.DOTALL)
+_WRITE = re.compile(
+    r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*(INSERT|UPDATE|DELETE|MERGE|WITH)\b", re.DOTALL | re.IGNORECASE
+)
+_DATA_CHANGE = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+
+
+def _token(match: re.Match) -> str:
+    text = match.group(0)
+    if text == "?":
+        return "%s"
+    return text.replace("%", "%%")
+
+
+@functools.lru_cache(maxsize=2048)
+def translate(sql: str) -> tuple[str, bool]:
+    """Return ``sql`` with its ``?`` placeholders (SQLite's) as psycopg's ``%s`` and every
+    ``%`` doubled (psycopg reads a lone ``%`` as a placeholder, even in a literal), and
+    whether it changes data (begins INSERT, UPDATE, DELETE or MERGE, or WITH and holds one).
+    A ``?`` inside a string literal, a quoted name or a comment stays as it is."""
+    query = _SQL_TOKENS.sub(_token, sql)
+    match = _WRITE.match(sql)
+    if match is None:
+        return query, False
+    # A WITH changes data when a data-changing word stands outside its literals.
+    writes = match.group(1).upper() != "WITH" or bool(_DATA_CHANGE.search(_SQL_TOKENS.sub(" ", sql)))
+    return query, writes
+
+
+class _NumberLoader(NumericLoader):
+    """Loads NUMERIC (what PostgreSQL's sum() and avg() of BIGINT return) as an int when it
+    is whole and a float otherwise, as SQLite returns them; the schema has no NUMERIC column."""
+
+    def load(self, data) -> int | float:
+        value = super().load(data)
+        return int(value) if value.is_finite() and value == value.to_integral_value() else float(value)
+
+
+def connect(url: str, *, lock_timeout: float | None = LOCK_TIMEOUT) -> psycopg.Connection:
+    """Return a new autocommit connection to ``url`` binding parameters on the client (so an
+    untyped ``? IS NULL`` works as in SQLite), sending Python bools as 1 and 0 (SQLite keeps
+    no booleans), with ``lock_timeout`` seconds as its lock wait (None: the server's).
+
+    Raises StoreUnavailable when PostgreSQL cannot be reached or refuses the connection,
+    ValueError when ``url`` cannot be parsed.
+    """
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.Error:
+        # libpq's message quotes the URL, password and all.
+        raise ValueError("the PostgreSQL URL cannot be parsed") from None
+    settings = {key: value for key, value in _CONNECT_DEFAULTS.items() if key not in given}
+    try:
+        conn = psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor, **settings)
+    except psycopg.Error as exc:
+        raise StoreUnavailable(unavailable_cause(exc) or UNREACHABLE_CAUSE, _detail(exc)) from None
+    conn.adapters.register_dumper(bool, Int8Dumper)
+    conn.adapters.register_loader("numeric", _NumberLoader)
+    if lock_timeout is not None:
+        try:
+            conn.execute(f"SET lock_timeout = {_milliseconds(lock_timeout)}")
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreUnavailable(unavailable_cause(exc) or UNREACHABLE_CAUSE, _detail(exc)) from None
+    return conn
+
+
+def initialise(url: str) -> list[str]:
+    """Apply every migration due to the database at ``url``; safe when several processes
+    start at once. Returns the names of the migrations applied.
+
+    Raises StoreUnavailable (StoreBusy when the write lock was not granted in time).
+    """
+    conn = connect(url)
+    try:
+        return apply_migrations(conn)
+    except psycopg.Error as exc:
+        translated = _translated(exc)
+        if translated is None:
+            raise
+        raise translated from None
+    finally:
+        conn.close()
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _detail(exc: psycopg.Error) -> str:
+    """The server's primary message, or libpq's first line: never a DETAIL line, which may
+    quote a row's values."""
+    primary = exc.diag.message_primary if exc.sqlstate else None
+    return primary or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _translated(exc: psycopg.Error) -> Exception | None:
+    """The tokenstore error ``exc`` stands for, or None when it is a bug to raise as it is."""
+    if is_unique_violation(exc):
+        return DuplicateRow(_detail(exc))
+    if is_busy(exc):
+        return StoreBusy(BUSY_CAUSE, _detail(exc))
+    cause = unavailable_cause(exc)
+    return StoreUnavailable(cause, _detail(exc)) if cause else None
+
+
+class PostgresDatabase:
+    """One psycopg connection, used by one thread at a time, opened on first use and opened
+    again after it broke; implements ``tokenstore.sql.connection.SqlDatabase``.
+
+    Outside a transaction each statement commits by itself, and one that changes data runs
+    in a transaction holding the write lock. Inside ``atomic()`` a failed statement spoils
+    the transaction (PostgreSQL's rule, unlike SQLite's): the block must end, or wrap the
+    statement in a nested ``atomic()`` to go on.
+    """
+
+    def __init__(self, url: str, *, lock_timeout: float = LOCK_TIMEOUT):
+        self._url = url
+        self._lock_timeout = lock_timeout
+        self._conn: psycopg.Connection | None = None
+        self._depth = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside ``atomic()``."""
+        return self._depth > 0
+
+    def execute(self, sql: str, params: Sequence = ()) -> psycopg.Cursor:
+        """Run one statement with ``?`` placeholders; returns its cursor (fetchone,
+        fetchall, iteration, rowcount; rows are tuples).
+
+        Raises DuplicateRow for a unique rule broken, StoreBusy for a lock not granted in
+        time, StoreUnavailable when PostgreSQL cannot answer; psycopg's own error for a bug
+        (bad SQL, a check or foreign key broken).
+        """
+        query, writes = translate(sql)
+        if writes and not self._depth:
+            with self.atomic():
+                return self._run(query, params)
+        return self._run(query, params)
+
+    @contextlib.contextmanager
+    def atomic(self, *, lock_wait: float | None = None) -> Iterator["PostgresDatabase"]:
+        """A write transaction holding the write lock from its start, committed at the end of
+        the block or rolled back when it raises; nested: a savepoint.
+
+        ``lock_wait`` (seconds; the outermost block only) replaces the connection's lock
+        timeout for this transaction: BRIEF_LOCK_WAIT for a write to skip rather than wait.
+        Raises StoreBusy when the lock is not granted in time, StoreUnavailable when
+        PostgreSQL cannot answer.
+        """
+        if self._depth:
+            with self._savepoint():
+                yield self
+            return
+        begin = "BEGIN; "
+        if lock_wait is not None:
+            begin += f"SET LOCAL lock_timeout = {_milliseconds(lock_wait)}; "
+        self._run_plain(begin + f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            self._rollback()
+            raise
+        self._depth = 0
+        if self._conn is not None and self._conn.info.transaction_status == pq.TransactionStatus.INERROR:
+            self._rollback()  # COMMIT would roll back without a word
+            raise RuntimeError("a statement failed inside the transaction, which was rolled back")
+        self._run_plain("COMMIT")
+
+    def run_batch(self, jobs: Sequence[Callable[[], object]]) -> list[tuple[bool, object]]:
+        """Run each zero-argument callable in ``jobs`` in one write transaction, each in a
+        savepoint: a job that raises is rolled back alone.
+
+        Returns one ``(True, result)`` or ``(False, exception)`` per job, in order; when the
+        transaction itself fails (lock not granted, connection lost, commit refused), every
+        job gets that error (StoreBusy or StoreUnavailable). Raises nothing.
+        """
+        if not jobs:
+            return []
+        results: list[tuple[bool, object]] = []
+        try:
+            with self.atomic():
+                for job in jobs:
+                    try:
+                        with self.atomic():
+                            results.append((True, job()))
+                    except Exception as exc:
+                        if self._conn is None:
+                            raise  # the transaction is gone with its connection
+                        results.append((False, exc))
+        except Exception as exc:
+            return [(False, exc)] * len(jobs)
+        return results
+
+    def close(self) -> None:
+        """Close the connection (the next statement opens another)."""
+        conn, self._conn, self._depth = self._conn, None, 0
+        if conn is not None:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        name = f"regauth_{self._depth}"
+        self._run_plain(f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._conn is not None:  # else the whole transaction is gone: nothing to undo
+                self._run_plain(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+            raise
+        self._depth -= 1
+        self._run_plain(f"RELEASE SAVEPOINT {name}")
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            if self._depth:
+                raise StoreUnavailable(UNREACHABLE_CAUSE, "the connection was lost during the transaction")
+            self._conn = connect(self._url, lock_timeout=self._lock_timeout)
+        return self._conn
+
+    def _run(self, query: str, params: Sequence) -> psycopg.Cursor:
+        for attempt in range(2):
+            conn = self._connection()
+            cursor = conn.cursor()
+            try:
+                # Always with a parameter list, even empty, so that psycopg undoubles the %.
+                cursor.execute(query, list(params))
+                return cursor
+            except psycopg.Error as exc:
+                failure = self._failure(conn, exc)
+                # Outside a transaction only reads run here: a read on a connection found
+                # dead (PostgreSQL restarted since its last use) is tried once on a new one.
+                if attempt or self._depth or self._conn is not None or not is_connection_failure(exc):
+                    raise failure from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run_plain(self, query: str) -> None:
+        """Run trusted SQL without parameters (several statements allowed). A BEGIN on a
+        connection found dead is tried once on a new one: nothing was done yet."""
+        for attempt in range(2):
+            conn = self._connection()
+            try:
+                conn.execute(query)
+                return
+            except psycopg.Error as exc:
+                failure = self._failure(conn, exc)
+                if self._depth == 0 and self._conn is not None and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    self._rollback()  # BEGIN went through but the lock did not
+                retry = not attempt and query.startswith("BEGIN") and self._conn is None and is_connection_failure(exc)
+                if not retry:
+                    raise failure from None
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction; a connection that cannot is dropped."""
+        conn = self._conn
+        if conn is None or conn.closed:
+            self._conn = None
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error as exc:
+            self._drop(conn, exc)
+
+    def _failure(self, conn: psycopg.Connection, exc: psycopg.Error) -> Exception:
+        """Return the error to raise for ``exc``, dropping ``conn`` when it broke."""
+        if is_connection_failure(exc) or conn.closed or conn.broken:
+            self._drop(conn, exc)
+        translated = _translated(exc)
+        if translated is None:
+            # A bug: raised as it is; but raised from a dead connection it means "unreachable".
+            return exc if self._conn is not None else StoreUnavailable(UNREACHABLE_CAUSE, _detail(exc))
+        return translated
+
+    def _drop(self, conn: psycopg.Connection, exc: psycopg.Error) -> None:
+        log.warning("dropping the PostgreSQL connection (%s); the next statement reconnects", _detail(exc))
+        with contextlib.suppress(Exception):
+            conn.close()
+        if self._conn is conn:
+            self._conn = None
+
+
+class ThreadLocalConnections:
+    """Hands each thread its own PostgresDatabase on one URL."""
+
+    def __init__(self, url: str, *, lock_timeout: float = LOCK_TIMEOUT):
+        self.url = url
+        self._lock_timeout = lock_timeout
+        self._local = threading.local()
+        self._all: list[PostgresDatabase] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> PostgresDatabase:
+        """Return this thread's connection (it connects on its first statement)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = PostgresDatabase(self.url, lock_timeout=self._lock_timeout)
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    def close_all(self) -> None:
+        """Close every connection handed out so far."""
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
