@@ -2,8 +2,10 @@
 unique names."""
 
 import itertools
+import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from gateway import keys
 from gateway.app import create_app
 from gateway.config import Config
 from tokenstore import Store, hashing
+from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures
 
 FAST_BCRYPT_COST = 4
 SERVICE = "regauth-test"
@@ -35,11 +38,51 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def store(tmp_path, clock) -> Store:
-    store = Store(tmp_path / "regauth.db", bcrypt_cost=FAST_BCRYPT_COST, clock=clock)
+# The stores every test of the fast suite runs on; REGAUTH_TEST_STORES=sqlite (or
+# postgresql) runs one only.
+STORES = tuple(os.environ.get("REGAUTH_TEST_STORES", "sqlite,postgresql").split(","))
+# The folders whose tests run on every store; elsewhere (a served stack, the browser) the
+# ``store`` fixture is SQLite's.
+EVERY_STORE_FOLDERS = ("unit", "api", "lifecycle")
+_TESTS = Path(__file__).parent
+
+
+@pytest.fixture(params=STORES)
+def store(request, tmp_path, clock):
+    """A store with the test clock, empty: SQLite in tmp_path, or PostgreSQL (an emptied
+    database on the session's server)."""
+    if request.param == "postgresql":
+        from tokenstore.postgres.store import PostgresStore
+
+        store = PostgresStore(request.getfixturevalue("postgres_url"), bcrypt_cost=FAST_BCRYPT_COST, clock=clock)
+    else:
+        store = Store(tmp_path / "regauth.db", bcrypt_cost=FAST_BCRYPT_COST, clock=clock)
     yield store
     store.close()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): the test is about SQLite itself (its file, WAL, locks); it runs on the "
+        "SQLite store only",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run each test on PostgreSQL only where it means something: in the fast suite's
+    folders, and not when it is about SQLite itself (``sqlite_only``)."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("store") == "postgresql"
+        folder = Path(str(item.fspath)).relative_to(_TESTS).parts[0]
+        if on_postgres and (folder not in EVERY_STORE_FOLDERS or item.get_closest_marker("sqlite_only")):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def make_config(data_dir, **overrides) -> Config:

@@ -1,16 +1,15 @@
 """API bearer tokens, Quay's error body, and the 4xx answers to malformed requests."""
 
 import re
-import sqlite3
 
 import pytest
 
-import tokenstore.sqlite.database
 from tokenstore.errors import StoreBusy
 from gateway import keys
 from gateway.app import create_app
 from tests.api.conftest import Account, Api, assert_error
 from tests.conftest import make_config
+from tests.stores import OtherWriter, shorten_lock_waits
 
 # Every route, with a body that would be accepted, for the "no credentials" sweep.
 ROUTES = [
@@ -161,14 +160,9 @@ async def test_internal_errors_are_quay_shaped_and_reveal_nothing(api, store, al
 async def test_a_database_locked_elsewhere_is_a_503_to_try_again(api, store, alice, acme, monkeypatch):
     issued = store.create_robot("acme+ci")
     # The server's connections give up on a lock after 0.2 s instead of 10 s.
-    monkeypatch.setattr(tokenstore.sqlite.database, "BUSY_TIMEOUT_MS", 200)
-    locker = sqlite3.connect(store.path, isolation_level=None)
-    locker.execute("BEGIN IMMEDIATE")  # another process in the middle of a long write
-    try:
+    shorten_lock_waits(monkeypatch, store)
+    with OtherWriter(store):  # another process in the middle of a long write
         reply = await api.post("/api/v1/organization/acme/robots/ci/regenerate", alice)
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
     assert_error(reply, 503, "service_unavailable")
     assert reply.headers["Retry-After"] == "1"
     assert "try again" in reply.body["detail"]

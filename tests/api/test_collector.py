@@ -10,15 +10,15 @@ from tests.api.conftest import PASSWORD
 from tests.conftest import make_config
 from tokenstore import InvalidCredentials
 from tokenstore.collector import RETENTION
+from tests.stores import dangling_references, integer_key, table_names
 
 
-def count(store, table: str, where: str = "1", params=()) -> int:
+def count(store, table: str, where: str = "TRUE", params=()) -> int:
     return store.db.execute(f"SELECT count(*) FROM {table} WHERE {where}", list(params)).fetchone()[0]
 
 
 def tables(store) -> list[str]:
-    return [row[0] for row in store.db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    return table_names(store)
 
 
 def populate(store, name: str) -> dict:
@@ -75,7 +75,7 @@ def test_nothing_of_a_deleted_namespace_survives_a_run(store, people):
         if table in tables(store):
             assert count(store, table, f"robot_id IN ({marks})", robot_ids) == 0, table
     # Nothing points at a row that is gone, in any table (including ones added later).
-    assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert dangling_references(store) == []
     # The other organization is untouched.
     assert store.get_robot("keep+ci") and store.list_permissions("keep+ci")
     store.authenticate("keep+ci", kept["secrets"][1])
@@ -125,7 +125,7 @@ def test_deleted_robots_and_repositories_are_collected_alone(store, people):
     assert count(store, "robot_federations", "robot_id = ?", [ci.id]) == 0
     assert [r.name for r in store.list_repositories("acme")] == ["app"]
     assert store.list_namespace_grants("acme")[0].robot == "acme+other"
-    assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert dangling_references(store) == []
 
 
 def test_a_deleted_user_goes_with_tokens_memberships_and_namespace(store, people):
@@ -158,13 +158,16 @@ def test_old_revoked_and_expired_secrets_and_tokens_go_after_the_retention(store
 
 
 def test_a_table_added_later_is_collected_through_its_foreign_key(store, people):
-    store.db.execute("CREATE TABLE robot_notes (id INTEGER PRIMARY KEY, robot_id INTEGER NOT NULL REFERENCES robots(id),"
+    store.db.execute(f"CREATE TABLE robot_notes (id {integer_key(store)}, robot_id INTEGER NOT NULL REFERENCES robots(id),"
                      " note TEXT)")
     store.create_organization("acme", admin="alice")
     robot = store.create_robot("acme+ci").robot
-    store.db.execute("INSERT INTO robot_notes (robot_id, note) VALUES (?, 'x')", [robot.id])
-    store.delete_namespace("acme")
-    assert store.collect_garbage()["robot_notes"] == 1
+    try:
+        store.db.execute("INSERT INTO robot_notes (robot_id, note) VALUES (?, 'x')", [robot.id])
+        store.delete_namespace("acme")
+        assert store.collect_garbage()["robot_notes"] == 1
+    finally:
+        store.db.execute("DROP TABLE robot_notes")  # PostgreSQL's test database outlives the test
 
 
 def test_collection_runs_in_batches_until_done(store):
@@ -194,7 +197,7 @@ async def test_serve_collects_on_its_schedule(aiohttp_client, tmp_path, store, p
             break
         await asyncio.sleep(0.05)
     assert count(store, "namespaces", "name = 'acme'") == 0
-    assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert dangling_references(store) == []
 
 
 async def test_a_schedule_of_zero_collects_nothing(aiohttp_client, tmp_path, store):

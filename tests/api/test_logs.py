@@ -8,6 +8,7 @@ import pytest
 from tokenstore.errors import StoreBusy
 
 from tests.api.conftest import assert_error
+from tests.stores import index_columns
 
 ORG_LOGS = "/api/v1/organization/acme/logs"
 
@@ -172,6 +173,4 @@ def test_long_client_text_is_cut(store, acme):
 
 
 def test_the_audit_index_exists(store):
-    indexes = {row[1]: row for row in store.db.execute("PRAGMA index_list(audit_log)")}
-    columns = [row[2] for row in store.db.execute("PRAGMA index_info(audit_log_namespace_created)")]
-    assert "audit_log_namespace_created" in indexes and columns == ["namespace_id", "created"]
+    assert index_columns(store, "audit_log", "audit_log_namespace_created") == ["namespace_id", "created"]

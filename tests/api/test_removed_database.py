@@ -2,11 +2,15 @@
 second or so, logged as an ERROR, /healthz 503 naming it, and writes refused with a 503
 instead of being acknowledged into a file that is gone."""
 
+import pytest
 import asyncio
 import logging
 import os
 
 from tests.api.conftest import assert_error
+
+# About SQLite itself: its file on disk, its query planner.
+pytestmark = pytest.mark.sqlite_only
 
 REPLACED = "the database file was removed or replaced while the server ran"
 

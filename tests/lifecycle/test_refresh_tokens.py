@@ -1,18 +1,18 @@
 """Refresh tokens for docker: issued on an offline login, redeemed by POST /token, bound to
 the robot secret they came from, surviving restarts, never rotating."""
 
-import sqlite3
 import time
 
 import jwt
 import pytest
 
 from gateway.app import create_app
-from tests.conftest import FAST_BCRYPT_COST, SERVICE
+from tests.conftest import SERVICE
 from tests.lifecycle.conftest import basic
-from tokenstore import ANONYMOUS, InvalidCredentials, Principal, Store
+from tokenstore import ANONYMOUS, InvalidCredentials, Principal
 from tokenstore.federation import credential_hash
 from tokenstore.refresh_tokens import MAX_REFRESH_TOKENS_PER_SECRET, REFRESH_TOKEN_PREFIX
+from tests.stores import OtherWriter, reopen
 
 PUSH = "repository:acme/app:pull,push"
 
@@ -68,15 +68,10 @@ def test_a_busy_database_never_fails_a_redemption(store, robot, clock):
     token = store.issue_refresh_token(principal, "docker")
     store.redeem_refresh_token(token)
     clock.advance(120)  # every last-used record is due again
-    locker = sqlite3.connect(store.path, isolation_level=None)
-    locker.execute("BEGIN IMMEDIATE")
-    try:
+    with OtherWriter(store):
         began = time.monotonic()
         assert store.redeem_refresh_token(token).username == "acme+ci"
         assert time.monotonic() - began < 2
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
 
 
 def test_only_the_hash_is_stored(store, robot):
@@ -158,7 +153,7 @@ def test_issuing_sweeps_dead_tokens_and_caps_live_ones(store, robot, monkeypatch
 def test_survives_a_new_store_on_the_same_file(store, robot, tmp_path, clock):
     token = store.issue_refresh_token(store.authenticate("acme+ci", robot.secret))
     store.close()
-    reopened = Store(store.path, bcrypt_cost=FAST_BCRYPT_COST, clock=clock)
+    reopened = reopen(store, clock)
     try:
         assert reopened.redeem_refresh_token(token).username == "acme+ci"
     finally:
@@ -238,7 +233,7 @@ async def test_refresh_token_survives_a_restart(aiohttp_client, config, robot, s
     first = await aiohttp_client(create_app(config, store=store))
     refresh_token = await refresh_token_of(first, robot.secret)
     await first.close()
-    reopened = Store(store.path, bcrypt_cost=FAST_BCRYPT_COST, clock=clock)
+    reopened = reopen(store, clock)
     try:
         second = await aiohttp_client(create_app(config, store=reopened))
         assert (await docker_refresh(second, refresh_token)).status == 200

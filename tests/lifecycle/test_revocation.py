@@ -9,19 +9,17 @@ which the writer thread takes its turn) while the change is made.
 """
 
 import asyncio
-import sqlite3
 import threading
 
 import jwt
 import pytest
 
-import tokenstore.sqlite.database
 from gateway.appkeys import OFFLOAD
 from tests.conftest import SERVICE
 from tests.lifecycle.conftest import basic
 from tests.lifecycle.test_lifecycle_api import ORG_ROBOT, PASSWORD, call
 from tokenstore import hashing
-from tokenstore.sqlite.database import WriterLock
+from tests.stores import OtherWriter, shorten_lock_waits
 
 PUSH = "repository:acme/app:pull,push"
 PERMISSION = "/api/v1/repository/acme/app/permissions/user/acme+ci"
@@ -73,28 +71,32 @@ class BcryptGate:
 
 
 class HeldWriters:
-    """The writers' lock of the database, held by the test: the writer thread's transactions
-    wait for it. ``queued`` waits until a token request has handed its job to the writer."""
+    """The writer thread, held by the test before it begins its next transaction, as when
+    another process holds the write lock: token requests queue their final check behind it.
+    ``queued`` waits until a token request has handed its job to the writer."""
 
     def __init__(self, client, store):
-        self._lock = WriterLock(store.path)
-        self._lock.__enter__()
+        self._released = threading.Event()
         self._queued = asyncio.Event()
         writer = client.app[OFFLOAD]._writer
-        real = writer.submit
+        real_submit, real_batch = writer.submit, writer._run_in_transaction
 
         def submit(*args, **kwargs):
             self._queued.set()
-            return real(*args, **kwargs)
+            return real_submit(*args, **kwargs)
+
+        def held_batch(jobs):
+            self._released.wait(WAIT)
+            return real_batch(jobs)
 
         writer.submit = submit
+        writer._run_in_transaction = held_batch
 
     async def queued(self) -> None:
         await asyncio.wait_for(self._queued.wait(), WAIT)
 
     def release(self) -> None:
-        self._lock.__exit__(None, None, None)
-        self._lock.close()
+        self._released.set()
 
 
 async def get_token(client, user, password, scope=PUSH, **params):
@@ -214,16 +216,11 @@ async def test_keyless_credential_waiting_for_the_writer_is_refused_after_its_fe
 
 async def test_no_token_when_its_audit_row_cannot_be_written(client, store, people, robot_secret, monkeypatch):
     # The writer thread opens its connection at its first job: give it a short busy timeout.
-    monkeypatch.setattr(tokenstore.sqlite.database, "BUSY_TIMEOUT_MS", 200)
-    blocker = sqlite3.connect(store.path, isolation_level=None)
-    try:
-        blocker.execute("BEGIN IMMEDIATE")  # another process's long write
+    shorten_lock_waits(monkeypatch, store)
+    with OtherWriter(store):  # another process's long write
         status, body = await get_token(client, "acme+ci", robot_secret)
         assert status == 503, body
         assert "token" not in body and "access_token" not in body
-        blocker.execute("ROLLBACK")
-    finally:
-        blocker.close()
     issued = store.db.execute("SELECT count(*) FROM audit_log WHERE kind = 'issue_token'").fetchone()[0]
     assert issued == 0
     status, body = await get_token(client, "acme+ci", robot_secret)

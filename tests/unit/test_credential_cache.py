@@ -14,6 +14,7 @@ from gateway.offload import Offload
 from tokenstore import InvalidCredentials, hashing
 
 from tests.conftest import FakeClock
+from tests.stores import reopen
 
 ROBOT = "myorg+ci"
 
@@ -98,9 +99,7 @@ async def test_expiry_refuses_the_cached_secret_at_once(checker, store, clock):
 
 async def test_another_process_sees_a_regeneration_too(store, offload, robot, clock):
     """Two checkers on two Store objects (as two worker processes have) share only the file."""
-    from tokenstore import Store
-
-    other_store = Store(store.path, bcrypt_cost=4, clock=clock)
+    other_store = reopen(store, clock)
     try:
         mine, theirs = CredentialChecker(store, offload), CredentialChecker(other_store, offload)
         await mine.authenticate(ROBOT, robot.secret)

@@ -5,6 +5,9 @@ import pytest
 
 from tokenstore import Principal, Resource
 
+# About SQLite itself: its file on disk, its query planner.
+pytestmark = pytest.mark.sqlite_only
+
 ROBOT = "myorg+ci"
 
 

@@ -3,12 +3,12 @@
 import asyncio
 import contextvars
 import os
-import sqlite3
 import threading
 
 import pytest
 
 from gateway.offload import BatchingPool, Offload
+from tests.stores import OtherWriter
 
 REQUEST_ID = contextvars.ContextVar("request_id", default=None)
 
@@ -79,17 +79,16 @@ async def test_writes_are_committed_together_and_a_failing_one_alone_is_undone(o
     results = await asyncio.gather(*(offload.write(write, kind) for kind in ("one", "bad", "two")), return_exceptions=True)
     assert results[0] == "one" and isinstance(results[1], ValueError) and results[2] == "two"
     assert audit_rows(store) == ["one", "two"]
-    assert not store.db.conn.in_transaction
+    assert not store.db.in_transaction
 
 
 async def test_a_write_waits_for_another_writer_instead_of_failing(offload, store):
     store.create_namespace("myorg")
-    other = sqlite3.connect(store.path, timeout=0, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
+    other = OtherWriter(store).begin()
     write = asyncio.ensure_future(offload.write(store.record_event, "late", "myorg"))
     await asyncio.sleep(0.3)
     assert not write.done()
-    other.execute("COMMIT")
+    other.commit()
     other.close()
     assert await write is True
     assert audit_rows(store) == ["late"]
@@ -113,15 +112,14 @@ async def test_write_soon_stops_waiting_for_a_stalled_commit_but_the_row_lands(o
 
     monkeypatch.setattr(gateway.offload, "WRITE_WAIT", 0.05)
     store.create_namespace("myorg")
-    other = sqlite3.connect(store.path, timeout=0, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
+    other = OtherWriter(store).begin()
     try:
         began = asyncio.get_running_loop().time()
         await offload.write_soon(store.record_event, "late", "myorg")
         assert asyncio.get_running_loop().time() - began < 1
         assert audit_rows(store) == []
     finally:
-        other.execute("COMMIT")
+        other.commit()
         other.close()
     for _ in range(100):
         if audit_rows(store):
@@ -130,6 +128,7 @@ async def test_write_soon_stops_waiting_for_a_stalled_commit_but_the_row_lands(o
     assert audit_rows(store) == ["late"]
 
 
+@pytest.mark.sqlite_only
 async def test_the_checkpointer_keeps_the_wal_small(store, monkeypatch):
     import tokenstore.sqlite.housekeeping as housekeeping
 

@@ -14,10 +14,8 @@ from tests.postgres_server import (  # noqa: F401 - fixtures
     FreshDatabases,
     PostgresServer,
     PostgresServerError,
-    postgres_server,
-    postgres_url,
 )
-from tokenstore.database import initialise as initialise_sqlite
+from tokenstore.sqlite.database import initialise as initialise_sqlite
 from tokenstore.errors import DuplicateRow, StoreBusy, StoreUnavailable
 from tokenstore.postgres import errors as pg_errors
 from tokenstore.postgres.connection import (

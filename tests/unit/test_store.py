@@ -1,7 +1,6 @@
 """tokenstore: names, robots, secrets, authenticate, deletion."""
 
 import re
-import sqlite3
 
 import bcrypt
 import pytest
@@ -18,6 +17,7 @@ from tokenstore import (
 )
 from tokenstore import hashing
 from tokenstore.names import parse_repository_name, parse_robot_name
+from tests.stores import every_value
 
 
 @pytest.fixture
@@ -81,9 +81,8 @@ def test_a_new_secret_made_ahead_shows_neither_secret_nor_hash():
 
 def test_only_a_bcrypt_hash_is_stored(org, tmp_path):
     issued = org.create_robot("myorg+ci")
-    dump = "\n".join(sqlite3.connect(org.path).iterdump())
-    assert issued.secret not in dump
-    (hashed,) = sqlite3.connect(org.path).execute("SELECT hash FROM robot_secrets").fetchone()
+    assert issued.secret not in every_value(org)
+    (hashed,) = org.db.execute("SELECT hash FROM robot_secrets").fetchone()
     assert hashed.startswith("$2b$04$")
 
 
