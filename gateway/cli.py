@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(sys.stderr)
     try:
         config = Config.load({setting.name: getattr(args, setting.name) for setting in SETTINGS})
-        return args.handler(config, args) or 0
+        return _run(args.handler, config, args)
     except StoreUnavailable as exc:
         hint = "; another process holds a long write, try again" if isinstance(exc, StoreBusy) else ""
         print(f"regauth: error: the database ({config.database_shown}): {exc.cause}{hint}", file=sys.stderr)
@@ -155,14 +155,29 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+def _run(handler, config: Config, args) -> int:
+    """Run a command's handler; returns its exit status, after closing the stores it opened."""
+    try:
+        return handler(config, args) or 0
+    finally:
+        while _opened:
+            _opened.pop().close()
+
+
 def _print(value) -> None:
     print(json.dumps(value, indent=2))
+
+
+# The stores a command opened, closed when it ends.
+_opened: list[TokenStore] = []
 
 
 def _store(config: Config, *, integrity_check: bool = False) -> TokenStore:
     if not config.database and not config.database_path.exists():
         raise ConfigError(f"--data-dir / REGAUTH_DATA_DIR: no database in {config.data_dir}; run `regauth init` first")
-    return open_store(config.database_location, bcrypt_cost=config.bcrypt_cost, integrity_check=integrity_check)
+    store = open_store(config.database_location, bcrypt_cost=config.bcrypt_cost, integrity_check=integrity_check)
+    _opened.append(store)
+    return store
 
 
 def cmd_init(config: Config, args) -> int:
