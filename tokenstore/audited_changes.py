@@ -121,7 +121,8 @@ class AuditedChanges:
         expires_at: float | None = None, actor: dict | None = None, via: str | None = None,
         new_secret: hashing.NewSecret | None = None,
     ) -> IssuedSecret:
-        """See ``create_robot_audited``."""
+        """Create a robot and log ``create_robot`` in one transaction; returns the IssuedSecret
+        and raises what ``create_robot_expiring`` raises (``create_robot_audited`` above)."""
         return create_robot_audited(
             self, username, description, unstructured_metadata, expires_at=expires_at, actor=actor, via=via,
             new_secret=new_secret,
@@ -131,22 +132,24 @@ class AuditedChanges:
         self, username: str, *, grace_seconds: object = 0, expires_at: float | None = None,
         actor: dict | None = None, via: str | None = None, new_secret: hashing.NewSecret | None = None,
     ) -> IssuedSecret:
-        """See ``regenerate_robot_audited``."""
+        """Replace the robot's secret and log ``regenerate_robot_token`` in one transaction;
+        returns the IssuedSecret and raises what ``rotate_secret`` raises (``regenerate_robot_audited`` above)."""
         return regenerate_robot_audited(
             self, username, grace_seconds=grace_seconds, expires_at=expires_at, actor=actor, via=via,
             new_secret=new_secret,
         )
 
     def delete_robot_audited(self, username: str, *, actor: dict | None = None, via: str | None = None) -> None:
-        """See ``delete_robot_audited``."""
+        """Delete a robot and log ``delete_robot`` in one transaction; raises what ``delete_robot`` raises."""
         delete_robot_audited(self, username, actor=actor, via=via)
 
     def grant_audited(
         self, username: str, target: str, role: str, *, actor: dict | None = None, via: str | None = None,
     ) -> Permission:
-        """See ``grant_audited``."""
+        """Give a robot a role and log it in one transaction; returns the Permission and raises
+        what ``grant`` raises (``grant_audited`` above)."""
         return grant_audited(self, username, target, role, actor=actor, via=via)
 
     def revoke_audited(self, username: str, target: str, *, actor: dict | None = None, via: str | None = None) -> None:
-        """See ``revoke_audited``."""
+        """Remove a robot's role and log it in one transaction; raises what ``revoke`` raises."""
         revoke_audited(self, username, target, actor=actor, via=via)
