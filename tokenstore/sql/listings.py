@@ -1,19 +1,21 @@
 """Read-only views of grants that the management API lists: who holds a namespace-wide role,
 and which repositories each robot of a namespace may use."""
 
-from .models import Permission
-from .permissions import Role
+from ..models import Permission
+from ..permissions import Role
+from . import namespaces
+from .base import QueryBase
 
 
-class ListingsMixin:
-    """Store methods listing grants; mixed into ``tokenstore.Store``."""
+class ListingQueries(QueryBase):
+    """Store methods listing grants."""
 
     def list_namespace_grants(self, namespace: str) -> list[Permission]:
         """Return the namespace-wide grants of ``namespace``'s live robots, by robot name.
 
         Raises NamespaceNotFound.
         """
-        ns = self.get_namespace(namespace)
+        ns = namespaces.get_namespace(self.db, namespace)
         rows = self.db.execute(
             "SELECT r.shortname, g.role FROM permissions g JOIN robots r ON r.id = g.robot_id"
             " WHERE g.namespace_id = ? AND g.repository_id IS NULL AND r.deleted_at IS NULL ORDER BY r.shortname",
@@ -26,7 +28,7 @@ class ListingsMixin:
 
         One query for the whole namespace. Raises NamespaceNotFound.
         """
-        ns = self.get_namespace(namespace)
+        ns = namespaces.get_namespace(self.db, namespace)
         rows = self.db.execute(
             "SELECT r.shortname, p.name FROM permissions g JOIN robots r ON r.id = g.robot_id"
             " JOIN repositories p ON p.id = g.repository_id"
