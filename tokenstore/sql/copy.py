@@ -155,11 +155,12 @@ def copy_store(
             for table in TABLES:
                 columns = writer.columns(table)
                 counts[table] = 0
-                for batch in reader.batches(table, columns, batch_rows):
-                    writer.write(table, columns, batch)
-                    counts[table] += len(batch)
-                    if on_batch is not None:
-                        on_batch(table, len(batch))
+                with contextlib.closing(reader.batches(table, columns, batch_rows)) as batches:
+                    for batch in batches:
+                        writer.write(table, columns, batch)
+                        counts[table] += len(batch)
+                        if on_batch is not None:
+                            on_batch(table, len(batch))
         writer.finish()
     return counts
 
@@ -275,17 +276,19 @@ class _Reader:
     def batches(self, table: str, columns: list[str], batch_rows: int) -> Iterator[list[tuple]]:
         """Yield the rows of ``table`` (``columns`` in that order) in lists of up to
         ``batch_rows``, by key (each table's first column)."""
-        with self.errors(table):
-            cursor = self.cursor()
-            cursor.execute(f"SELECT {', '.join(map(_quoted, columns))} FROM {_quoted(table)} ORDER BY 1")
-        while True:
+        cursor = self.cursor()
+        try:
             with self.errors(table):
-                batch = cursor.fetchmany(batch_rows)
-            if not batch:
+                cursor.execute(f"SELECT {', '.join(map(_quoted, columns))} FROM {_quoted(table)} ORDER BY 1")
+            while True:
                 with self.errors(table):
-                    cursor.close()
-                return
-            yield batch
+                    batch = cursor.fetchmany(batch_rows)
+                if not batch:
+                    return
+                yield batch
+        finally:
+            with contextlib.suppress(Exception):  # a failed transaction: closing it fails too
+                cursor.close()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # a read-only transaction: nothing to lose
