@@ -443,3 +443,9 @@ def test_command_removes_the_file_it_made_when_the_copy_fails(store_copy, tmp_pa
     status, _, err = store_copy(tmp_path / "source.db", destination)
     assert status == 1 and "cannot be copied as they are (table robots)" in err
     assert not [name for name in os.listdir(tmp_path) if name.startswith("copy.db")]
+
+
+def test_command_names_a_missing_destination_folder(store_copy, sqlite_store, tmp_path):
+    status, body, err = store_copy(sqlite_store.path, tmp_path / "nowhere" / "copy.db")
+    assert (status, body) == (1, None)
+    assert err == f"regauth: error: the destination's folder {tmp_path / 'nowhere'} does not exist; nothing was copied\n"

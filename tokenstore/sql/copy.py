@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
-from psycopg import pq
 
 from ..errors import StoreBusy, StoreUnavailable, TokenStoreError
 from ..opening import is_database_url, open_store
@@ -149,9 +148,9 @@ def copy_store(
     if _same_database(source, destination):
         raise CopyError(f"the source and the destination are the same database ({_store_shown(destination)})")
     counts: dict[str, int] = {}
-    with _writer(destination) as writer:
+    with _opened(destination, "destination") as writer:
         writer.refuse_rows()
-        with _reader(source) as reader:
+        with _opened(source, "source") as reader:
             for table in TABLES:
                 columns = writer.columns(table)
                 counts[table] = 0
@@ -161,7 +160,7 @@ def copy_store(
                         counts[table] += len(batch)
                         if on_batch is not None:
                             on_batch(table, len(batch))
-        writer.finish()
+        writer.commit()
     return counts
 
 
@@ -181,19 +180,34 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-# -- both ends on either backend ---------------------------------------------------------------
+# -- the two ends, on either backend -----------------------------------------------------------
 #
 # Each end holds a connection of its own, apart from the store's per-thread ones, so that the
 # snapshot and the copy's transaction span every statement of the copy and nothing else.
 
 
-class _End:
-    """One end of a copy: a DB-API connection and how its errors read."""
+@contextlib.contextmanager
+def _opened(store, side: str) -> Iterator["_End"]:
+    """Connect to ``store`` as the copy's ``side``: the source in its snapshot, the
+    destination in a write transaction; on leaving, roll back what was not committed."""
+    end = (_SqliteEnd if store.backend == "sqlite" else _PostgresEnd)(store, side)
+    try:
+        if side == "source":
+            end.begin_snapshot()
+        else:
+            end.begin_writing()
+        yield end
+    finally:
+        end.close()
 
-    side: str
+
+class _End:
+    """One end of a copy on one connection (a DB-API one: sqlite3's or psycopg's)."""
+
     conn: "sqlite3.Connection | psycopg.Connection"
 
-    def __init__(self, store):
+    def __init__(self, store, side: str):
+        self.side = side
         self.location = _store_shown(store)
 
     @contextlib.contextmanager
@@ -205,7 +219,7 @@ class _End:
         except (sqlite3.Error, psycopg.Error) as exc:
             raise self._translated(exc, table) from None
 
-    def _translated(self, exc: Exception, table: str | None = None) -> Exception:
+    def _translated(self, exc: Exception, table: str | None) -> Exception:
         raise NotImplementedError
 
     def _invalid(self, message: str, table: str | None) -> SourceInvalid:
@@ -217,66 +231,19 @@ class _End:
     def _unavailable(self, exc: StoreUnavailable) -> CopyUnavailable:
         return CopyUnavailable(self.side, self.location, exc)
 
+    # -- reading the source --
 
-class _SqliteEnd(_End):
-    def __init__(self, store):
-        super().__init__(store)
-        try:
-            self._db = sqlite_database.connect(store.path, create=False)
-            self.conn = self._db.conn
-        except sqlite3.Error as exc:
-            raise self._translated(exc) from None
-
-    def _translated(self, exc: sqlite3.Error, table: str | None = None) -> Exception:
-        translated = sqlite_database.translate(exc)
-        if isinstance(translated, StoreUnavailable):
-            return self._unavailable(translated)
-        if isinstance(exc, (sqlite3.IntegrityError, sqlite3.OperationalError)):
-            # A foreign key, check or unique rule broken, a missing column: SQLite's words
-            # name no value.
-            return self._invalid(str(exc), table)
-        return exc
-
-
-class _PostgresEnd(_End):
-    def __init__(self, store):
-        super().__init__(store)
-        try:
-            self.conn = postgres_connect(store.url)
-        except StoreUnavailable as exc:
-            raise self._unavailable(exc) from None
-
-    def _translated(self, exc: psycopg.Error, table: str | None = None) -> Exception:
-        # The primary message only: a DETAIL line may quote a row, hashes and all.
-        primary = (exc.diag.message_primary if exc.sqlstate else None) or str(exc).strip().split("\n")[0]
-        cause = pg_errors.unavailable_cause(exc)
-        if cause == pg_errors.BUSY_CAUSE:
-            return self._unavailable(StoreBusy(cause, primary))
-        if cause is not None:
-            return self._unavailable(StoreUnavailable(cause, primary))
-        if isinstance(exc, (psycopg.IntegrityError, psycopg.DataError, psycopg.errors.UndefinedColumn)):
-            return self._invalid(primary, table)
-        return exc
-
-
-# -- reading the source ------------------------------------------------------------------------
-
-
-class _Reader:
-    """Reads tables in the one snapshot taken on entering (``snapshot``)."""
-
-    side = "source"
-
-    def snapshot(self) -> None:
+    def begin_snapshot(self) -> None:
+        """Begin the read transaction every later read sees the same rows in."""
         raise NotImplementedError
 
-    def cursor(self):
+    def _reading_cursor(self):
         return self.conn.cursor()
 
     def batches(self, table: str, columns: list[str], batch_rows: int) -> Iterator[list[tuple]]:
         """Yield the rows of ``table`` (``columns`` in that order) in lists of up to
         ``batch_rows``, by key (each table's first column)."""
-        cursor = self.cursor()
+        cursor = self._reading_cursor()
         try:
             with self.errors(table):
                 cursor.execute(f"SELECT {', '.join(map(_quoted, columns))} FROM {_quoted(table)} ORDER BY 1")
@@ -287,63 +254,18 @@ class _Reader:
                     return
                 yield batch
         finally:
-            with contextlib.suppress(Exception):  # a failed transaction: closing it fails too
+            with contextlib.suppress(Exception):  # in a failed transaction closing fails too
                 cursor.close()
 
-    def close(self) -> None:
-        with contextlib.suppress(Exception):  # a read-only transaction: nothing to lose
-            self.conn.rollback()
-        self.conn.close()
+    # -- writing the destination --
 
-
-class _SqliteReader(_Reader, _SqliteEnd):
-    def snapshot(self) -> None:
-        with self.errors():
-            # A read transaction's snapshot is taken at its first read, not at BEGIN (WAL
-            # mode: writers go on meanwhile, and this connection keeps seeing this moment).
-            self.conn.execute("BEGIN")
-            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-
-
-class _PostgresReader(_Reader, _PostgresEnd):
-    def snapshot(self) -> None:
-        with self.errors():
-            self.conn.autocommit = False
-            self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            self.conn.read_only = True
-            # The snapshot is taken at the transaction's first statement.
-            self.conn.execute("SELECT 1").fetchone()
-
-    def cursor(self):
-        # A server-side cursor: a table is fetched batch by batch, not held in memory whole.
-        return self.conn.cursor(name="regauth_copy")
-
-
-@contextlib.contextmanager
-def _reader(store) -> Iterator[_Reader]:
-    reader = _SqliteReader(store) if store.backend == "sqlite" else _PostgresReader(store)
-    try:
-        reader.snapshot()
-        yield reader
-    finally:
-        reader.close()
-
-
-# -- writing the destination -------------------------------------------------------------------
-
-
-class _Writer:
-    """Writes into the destination inside the transaction begun on entering (``begin``),
-    committed by ``finish`` or rolled back by ``close``."""
-
-    side = "destination"
-
-    def begin(self) -> None:
+    def begin_writing(self) -> None:
+        """Begin the write transaction, holding the store's write lock from its start."""
         raise NotImplementedError
 
     def columns(self, table: str) -> list[str]:
-        """Return the destination's columns of ``table``, in order."""
-        with self.errors():
+        """Return the columns of ``table``, in order."""
+        with self.errors(table):
             cursor = self.conn.cursor()
             cursor.execute(f"SELECT * FROM {_quoted(table)} LIMIT 0")
             names = [column[0] for column in cursor.description]
@@ -364,28 +286,50 @@ class _Writer:
             )
 
     def write(self, table: str, columns: list[str], rows: list[tuple]) -> None:
+        """Insert ``rows`` (values of ``columns``, in order) into ``table``."""
         raise NotImplementedError
 
-    def finish(self) -> None:
-        """Commit the copy."""
+    def commit(self) -> None:
+        """Commit the write transaction."""
         with self.errors():
-            self.conn.execute("COMMIT")
+            self.conn.commit()
 
     def close(self) -> None:
         """Roll back what was not committed and close the connection."""
         with contextlib.suppress(Exception):  # a lost connection has rolled back by itself
-            if self.in_transaction():
-                self.conn.execute("ROLLBACK")
+            self.conn.rollback()
         self.conn.close()
 
-    def in_transaction(self) -> bool:
-        raise NotImplementedError
 
+class _SqliteEnd(_End):
+    def __init__(self, store, side: str):
+        super().__init__(store, side)
+        try:
+            self._db = sqlite_database.connect(store.path, create=False)
+        except sqlite3.Error as exc:
+            raise self._translated(exc, None) from None
+        self.conn = self._db.conn
 
-class _SqliteWriter(_Writer, _SqliteEnd):
-    def begin(self) -> None:
+    def _translated(self, exc: sqlite3.Error, table: str | None) -> Exception:
+        translated = sqlite_database.translate(exc)
+        if isinstance(translated, StoreUnavailable):
+            return self._unavailable(translated)
+        if isinstance(exc, (sqlite3.IntegrityError, sqlite3.OperationalError)):
+            # A foreign key, check or unique rule broken, a missing column: SQLite's words
+            # name no value.
+            return self._invalid(str(exc), table)
+        return exc
+
+    def begin_snapshot(self) -> None:
         with self.errors():
-            self.conn.execute("BEGIN IMMEDIATE")  # the write lock, before the emptiness is checked
+            # The snapshot is taken at the transaction's first read, not at BEGIN (WAL mode:
+            # writers go on meanwhile, and this connection keeps seeing this moment).
+            self.conn.execute("BEGIN")
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+    def begin_writing(self) -> None:
+        with self.errors():
+            self.conn.execute("BEGIN IMMEDIATE")
 
     def write(self, table: str, columns: list[str], rows: list[tuple]) -> None:
         placeholders = ", ".join("?" for _ in columns)
@@ -394,12 +338,40 @@ class _SqliteWriter(_Writer, _SqliteEnd):
                 f"INSERT INTO {_quoted(table)} ({', '.join(map(_quoted, columns))}) VALUES ({placeholders})", rows,
             )
 
-    def in_transaction(self) -> bool:
-        return self.conn.in_transaction
 
+class _PostgresEnd(_End):
+    def __init__(self, store, side: str):
+        super().__init__(store, side)
+        try:
+            self.conn = postgres_connect(store.url)
+        except StoreUnavailable as exc:
+            raise self._unavailable(exc) from None
 
-class _PostgresWriter(_Writer, _PostgresEnd):
-    def begin(self) -> None:
+    def _translated(self, exc: psycopg.Error, table: str | None) -> Exception:
+        # The primary message only: a DETAIL line may quote a row, hashes and all.
+        primary = (exc.diag.message_primary if exc.sqlstate else None) or str(exc).strip().split("\n")[0]
+        cause = pg_errors.unavailable_cause(exc)
+        if cause == pg_errors.BUSY_CAUSE:
+            return self._unavailable(StoreBusy(cause, primary))
+        if cause is not None:
+            return self._unavailable(StoreUnavailable(cause, primary))
+        if isinstance(exc, (psycopg.IntegrityError, psycopg.DataError, psycopg.errors.UndefinedColumn)):
+            return self._invalid(primary, table)
+        return exc
+
+    def begin_snapshot(self) -> None:
+        with self.errors():
+            self.conn.autocommit = False
+            self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            self.conn.read_only = True
+            # The snapshot is taken at the transaction's first statement.
+            self.conn.execute("SELECT 1").fetchone()
+
+    def _reading_cursor(self):
+        # A server-side cursor: a table is fetched batch by batch, never held in memory whole.
+        return self.conn.cursor(name="regauth_copy")
+
+    def begin_writing(self) -> None:
         with self.errors():
             self.conn.execute("BEGIN")
             # Every writer takes this lock first: none writes while the copy runs.
@@ -407,26 +379,13 @@ class _PostgresWriter(_Writer, _PostgresEnd):
 
     def write(self, table: str, columns: list[str], rows: list[tuple]) -> None:
         # COPY: one round trip per batch instead of one per row.
-        with self.errors(table), self.conn.cursor() as cursor:
-            with cursor.copy(f"COPY {_quoted(table)} ({', '.join(map(_quoted, columns))}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        statement = f"COPY {_quoted(table)} ({', '.join(map(_quoted, columns))}) FROM STDIN"
+        with self.errors(table), self.conn.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
-    def finish(self) -> None:
+    def commit(self) -> None:
         with self.errors():
-            # Still holding the write lock: no writer can take an id before they are set.
+            # Still holding the write lock: no writer takes an id before they are set.
             reset_identities(self.conn)
-        super().finish()
-
-    def in_transaction(self) -> bool:
-        return self.conn.info.transaction_status != pq.TransactionStatus.IDLE
-
-
-@contextlib.contextmanager
-def _writer(store) -> Iterator[_Writer]:
-    writer = _SqliteWriter(store) if store.backend == "sqlite" else _PostgresWriter(store)
-    try:
-        writer.begin()
-        yield writer
-    finally:
-        writer.close()
+        super().commit()
