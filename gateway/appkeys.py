@@ -5,11 +5,11 @@ from aiohttp import web
 from tokenstore.interface import TokenStore
 
 from .config import Config
-from .credential_cache import CredentialChecker
-from .keys import SigningKey
-from .login_throttle import LoginThrottle
+from .federation.oidc import OIDCVerifier
 from .offload import Offload
-from .oidc import OIDCVerifier
+from .token.credential_cache import CredentialChecker
+from .token.keys import SigningKey
+from .token.login_throttle import LoginThrottle
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", TokenStore)

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway import keys
 from gateway.app import create_app
 from gateway.config import Config
+from gateway.token import keys
 from tokenstore import Store, hashing
 
 FAST_BCRYPT_COST = 4

@@ -33,8 +33,8 @@ from aiohttp import web
 from tokenstore import InvalidCredentials, Namespace, User
 from tokenstore.names import check_namespace
 
-from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..forwarded import client_address
+from ..appkeys import OFFLOAD, STORE
+from ..management.audit_fields import performer
 from .errors import forbidden, not_found, unauthorized
 
 _USER_KEY = web.RequestKey("api_user", User)
@@ -159,12 +159,3 @@ async def robot_from_path(request: web.Request, *, admin: bool = True) -> tuple[
     caller = await require_namespace_role(request, namespace, admin=admin, kind=kind)
     shortname = check_namespace(request.match_info["robot_shortname"], "robot shortname")
     return caller, f"{caller.namespace.name}+{shortname}"
-
-
-def performer(request: web.Request, user: User) -> dict:
-    """Return the ``performer``, ``performer_kind`` and ``ip`` fields of an audit row."""
-    return {
-        "performer": user.username,
-        "performer_kind": "user",
-        "ip": client_address(request, request.app[CONFIG].trusted_proxies),
-    }

@@ -20,11 +20,11 @@ from aiohttp import web
 from tokenstore import AlreadyExists, IssuedSecret, NameInvalid, NotFound, TokenStoreError
 from tokenstore.names import DESCRIPTION_MAX
 
-from ..api.auth import performer
-from ..api.views import robot_view
 from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..secret_hashing import new_secret_hash
-from ..text_input import has_bad_text
+from ..http.text_input import has_bad_text
+from ..management.audit_fields import performer
+from ..management.presenters import robot_view
+from ..management.secret_hashing import new_secret_hash
 from .errors import UiError, not_found
 from .formatting import human_date, iso_date, login_commands, registry_host
 from .keys import USER

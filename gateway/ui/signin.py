@@ -18,9 +18,9 @@ from aiohttp import web
 
 from tokenstore import InvalidCredentials, User, StoreUnavailable
 
-from ..api.auth import performer
 from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..forwarded import client_address
+from ..http.forwarded import client_address
+from ..management.audit_fields import performer
 from . import csrf
 from .cookies import clear_cookie, set_cookie
 from .errors import UiError

@@ -7,8 +7,8 @@ import pytest
 
 import tokenstore.sqlite.database
 from tokenstore.errors import StoreBusy
-from gateway import keys
 from gateway.app import create_app
+from gateway.token import keys
 from tests.api.conftest import Account, Api, assert_error
 from tests.conftest import make_config
 

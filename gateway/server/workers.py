@@ -22,9 +22,9 @@ import time
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from .app import create_app
-from .config import Config
-from .log_escape import escape_control
+from ..app import create_app
+from ..config import Config
+from ..log_escape import escape_control
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from tokenstore import hashing
 
-from .appkeys import OFFLOAD, STORE
+from ..appkeys import OFFLOAD, STORE
 
 
 async def new_secret_hash(request: web.Request) -> hashing.NewSecret:

@@ -1,4 +1,4 @@
-"""JSON shapes shared by the CLI and the API, in Quay's spelling.
+"""JSON shapes shared by the CLI, the API and the web UI, in Quay's spelling.
 
 The one place that formats dates: Quay writes RFC 2822 with ``-0000``
 ("Fri, 10 May 2024 17:46:02 -0000").
@@ -14,15 +14,29 @@ def quay_date(timestamp: float | None) -> str | None:
     return None if timestamp is None else formatdate(timestamp, localtime=False, usegmt=False)
 
 
-def robot_json(robot: Robot, issued: IssuedSecret | None = None) -> dict:
-    """Return the Quay robot object; ``token`` only when a secret was just issued."""
+def robot_view(robot: Robot, *, token: str | None = None, metadata: bool = False) -> dict:
+    """Return Quay's robot object: name, created, last_accessed, description; ``token`` when
+    given; ``unstructured_metadata`` when ``metadata`` (GET and PUT of one robot).
+
+    A secret appears only where a caller passes one in (the replies to create and
+    regenerate): it is stored as a bcrypt hash and cannot be shown again."""
     body = {
         "name": robot.username,
         "created": quay_date(robot.created),
         "last_accessed": quay_date(robot.last_accessed),
         "description": robot.description,
-        "unstructured_metadata": robot.unstructured_metadata,
     }
+    if token is not None:
+        body["token"] = token
+    if metadata:
+        body["unstructured_metadata"] = robot.unstructured_metadata
+    return body
+
+
+def robot_json(robot: Robot, issued: IssuedSecret | None = None) -> dict:
+    """Return the robot object the CLI prints: ``robot_view`` with its metadata, and
+    ``token`` only when a secret was just issued."""
+    body = robot_view(robot, metadata=True)
     if issued is not None:
         body["token"] = issued.secret
     return body

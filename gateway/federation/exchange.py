@@ -1,7 +1,7 @@
 """``GET /oauth2/federation/robot/token``: trade a CI job's OIDC token for a robot credential.
 
 The caller sends Basic ``robotname:<external OIDC JWT>`` (Quay 3.13's federated robot
-tokens). The JWT is verified against the robot's federation settings (``gateway.oidc``); on
+tokens). The JWT is verified against the robot's federation settings (``gateway.federation.oidc``); on
 success the reply is ``{"token": "...", "expires_in": 3600}``, a credential that works as the
 robot's password at ``/token`` for one hour, for docker, podman and skopeo alike.
 
@@ -10,7 +10,7 @@ stops working as soon as the federation setting is removed or the robot deleted.
 exchange, accepted or refused, is audited with the issuer and subject, never the token
 (refusals counted, a row per name, address and reason per interval). Every refusal is a 400
 (malformed request) or a 401 with a message that says what was wrong; an address with too
-many refusals gets a 429 (``gateway.login_throttle``).
+many refusals gets a 429 (``gateway.token.login_throttle``).
 """
 
 import logging
@@ -20,10 +20,10 @@ from aiohttp import web
 
 from tokenstore import InvalidCredentials, StoreUnavailable
 
-from .appkeys import CONFIG, LOGIN_THROTTLE, OFFLOAD, OIDC, STORE
-from .basic_auth import parse_basic
-from .errors import TokenError
-from .forwarded import client_address
+from ..appkeys import CONFIG, LOGIN_THROTTLE, OFFLOAD, OIDC, STORE
+from ..http.errors import TokenError
+from ..http.forwarded import client_address
+from ..token.basic_auth import parse_basic
 from .oidc import ExternalTokenError, KeyCache, OIDCVerifier, TokenRejected, match_federation, shown, unverified_claims
 
 log = logging.getLogger(__name__)

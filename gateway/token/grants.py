@@ -17,12 +17,13 @@ from aiohttp import web
 
 from tokenstore import InvalidCredentials
 
-from .appkeys import CONFIG, OFFLOAD
-from .errors import TokenError, bad_request
+from ..appkeys import CONFIG, OFFLOAD
+from ..http.errors import TokenError, bad_request
+from ..http.text_input import TextInvalid, check_text
+from .endpoint import check_service, login_and_issue
+from .issuance import Issuance
+from .response import token_response
 from .scopes import ScopeError, parse_scopes
-from .text_input import TextInvalid, check_text
-from .token_endpoint import check_service, login_and_issue, token_response
-from .token_issuance import Issuance
 
 log = logging.getLogger(__name__)
 

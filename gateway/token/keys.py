@@ -141,7 +141,7 @@ def _spki(public_key) -> bytes:
     return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-# What the registry presents at POST /registry/events (``registry_events``).
+# What the registry presents at POST /registry/events (``gateway.registry.events``).
 REGISTRY_EVENTS_PURPOSE = "registry events"
 
 

@@ -5,28 +5,27 @@ signed JWT carrying the subset of those actions the robot may perform. Too littl
 is not an error: the token simply carries fewer (or no) actions, and the registry refuses.
 
 A robot's token is minted only after the transaction that confirms its credential once more,
-authorizes it and writes its audit row has committed (``gateway.token_issuance``).
+authorizes it and writes its audit row has committed (``gateway.token.issuance``).
 
 A login that asks for an offline token (docker's ``offline_token=true``) also gets a
 ``refresh_token``, which docker keeps instead of the secret and redeems at ``POST /token``
-(``gateway.token_grants``, which shares ``token_response`` with this endpoint).
+(``gateway.token.grants``, which shares ``token_response`` with this endpoint).
 """
 
-import json
 import logging
 
 from aiohttp import web
 
-from tokenstore import ANONYMOUS, InvalidCredentials, Principal
+from tokenstore import ANONYMOUS, InvalidCredentials
 from tokenstore.federation import is_federated_credential
 
-from .appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, SIGNING_KEY, STORE
+from ..appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, STORE
+from ..http.errors import TokenError, bad_request
+from .audit import record_login_failure
 from .basic_auth import parse_basic
-from .errors import TokenError, bad_request
+from .issuance import Issuance, Issued, authorize_all
+from .response import token_response
 from .scopes import ScopeError, parse_scopes
-from .token_audit import record_login_failure
-from .token_issuance import Issuance, Issued, authorize_all
-from .tokens import Access, MintedToken, mint
 
 log = logging.getLogger(__name__)
 
@@ -62,53 +61,6 @@ async def get_token(request: web.Request) -> web.Response:
     return token_response(request, issued.principal, issued.access, issued.refresh_token)
 
 
-def token_response(
-    request: web.Request, principal: Principal, access: list[Access], refresh_token: str | None = None,
-) -> web.Response:
-    """Return the reply carrying a token signed for ``principal`` with ``access`` (the grant,
-    already committed with its audit row for a robot).
-
-    The reply carries the token as both ``token`` and ``access_token`` (docker's POST flow
-    reads the latter), the granted ``scope``, and ``refresh_token`` when one was issued.
-    Shared by ``GET /token`` and the grants of ``POST /token``.
-    """
-    config = request.app[CONFIG]
-    if log.isEnabledFor(logging.DEBUG):
-        # A debugging aid only: the access log has every request, the audit log every robot
-        # token with its grant, and a line per token costs as much as its database work.
-        log.debug(
-            "token issued sub=%s access=%s",
-            principal.username or "<anonymous>",
-            ";".join(f"{a.type}:{a.name}:{','.join(a.actions)}" for a in access),
-        )
-    minted = mint(
-        request.app[SIGNING_KEY], issuer=config.issuer, service=config.service,
-        subject=principal.username, access=access, ttl=config.token_ttl,
-    )
-    scope = " ".join(f"{a.type}:{a.name}:{','.join(a.actions)}" for a in access if a.actions)
-    return web.Response(body=token_body(minted, scope, refresh_token), content_type="application/json")
-
-
-def token_body(minted: MintedToken, scope: str, refresh_token: str | None) -> bytes:
-    """Return the JSON reply to a token request.
-
-    The token is there twice, as ``token`` and ``access_token`` (docker's POST flow reads the
-    latter), with ``expires_in``, ``issued_at``, the granted ``scope`` and, when one was
-    issued, ``refresh_token``. Written out directly: json.dumps scanning two copies of a
-    1.5 KB token for characters to escape cost a third of what signing it did, and a JWT
-    (base64url and dots) and the RFC 3339 time have none; the scope and the refresh token
-    still go through json.dumps.
-    """
-    parts = [
-        '{"token":"', minted.token, '","access_token":"', minted.token, '","expires_in":', str(int(minted.expires_in)),
-        ',"issued_at":"', minted.issued_at, '","scope":', json.dumps(scope),
-    ]
-    if refresh_token is not None:
-        parts += [',"refresh_token":', json.dumps(refresh_token)]
-    parts.append("}")
-    return "".join(parts).encode()
-
-
 def check_service(service: str | None, expected: str) -> None:
     if service is None:
         raise bad_request(f"missing service parameter: this token service serves {expected!r}")
@@ -125,7 +77,7 @@ async def login_and_issue(request: web.Request, username: str, password: str, is
     checked in the issuing transaction itself). Raises a 401 TokenError when they do not
     authenticate, or no longer do when the token would be issued; a 429 or 503 TokenError when
     the secret would need a bcrypt check that the login throttle refuses
-    (``gateway.login_throttle``); a database error (e.g. a locked database) propagates to the
+    (``gateway.token.login_throttle``); a database error (e.g. a locked database) propagates to the
     error middleware.
     """
     app = request.app

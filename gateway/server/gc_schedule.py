@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import web
 
-from .appkeys import CONFIG, STORE
+from ..appkeys import CONFIG, STORE
 
 log = logging.getLogger(__name__)
 

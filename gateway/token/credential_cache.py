@@ -28,7 +28,7 @@ from typing import TypeVar
 from tokenstore import InvalidCredentials, Principal, hashing
 from tokenstore.interface import TokenStore
 
-from .offload import Offload
+from ..offload import Offload
 
 DEFAULT_MAX_ENTRIES = 20_000  # about 9 MiB when full (~470 bytes an entry)
 # Bounds how long a verification is reused; the per-hit confirmation makes revocation

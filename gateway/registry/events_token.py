@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .keys import REGISTRY_EVENTS_PURPOSE, SigningKey, derived_secret
+from ..token.keys import REGISTRY_EVENTS_PURPOSE, SigningKey, derived_secret
 
 FILE_NAME = "registry-events-token"
 TOKEN_PREFIX = "rg_"

@@ -15,7 +15,7 @@ settings is the caller's job (see ``match_federation``).
 Every refusal raises an ``ExternalTokenError`` whose message is safe to show the caller: it
 never contains the token, and never what an issuer answered or how a fetch failed (that
 would tell a caller whether a port answers): the log has the detail. Issuers and key sets
-are fetched only from where ``gateway.issuer_policy`` allows.
+are fetched only from where ``gateway.federation.issuer_policy`` allows.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import jwt
 
 from tokenstore.federation import Federation, is_loopback_host
 
+from ..http.text_input import has_bad_text
 from .issuer_policy import IssuerRefused, check_issuer_url
-from .text_input import has_bad_text
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from aiohttp import web
 from tokenstore import Principal
 from tokenstore.interface import TokenStore
 
-from .appkeys import STORE
+from ..appkeys import STORE
+from .audit import client_fields
 from .scopes import Scope
-from .token_audit import client_fields
 from .tokens import Access
 
 

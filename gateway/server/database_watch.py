@@ -13,7 +13,7 @@ from aiohttp import web
 
 from tokenstore.errors import StoreReplaced, StoreUnavailable
 
-from .appkeys import OFFLOAD, STORE
+from ..appkeys import OFFLOAD, STORE
 
 log = logging.getLogger(__name__)
 

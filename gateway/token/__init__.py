@@ -1,0 +1,1 @@
+"""The token path: ``GET /token`` and ``POST /token``."""
