@@ -7,7 +7,7 @@ from tokenstore.interface import TokenStore
 
 from .api.federation import add_routes as add_federation_routes
 from .api.routes import add_routes as add_api_routes
-from .appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, SIGNING_KEY, STORE
+from .appkeys import AUTHENTICATORS, AUTHORIZER, CONFIG, LOGIN_THROTTLE, OFFLOAD, REFRESH_TOKENS, SIGNING_KEY, STORE
 from .federation.exchange import exchange as federation_exchange
 from .federation.exchange import open_verifier
 from .http import no_store
@@ -20,6 +20,8 @@ from .server.gc_schedule import gc_schedule
 from .server.health import healthz
 from .text_guard import text_guard_middleware
 from .token import keys
+from .token.authn import KeylessCredentials, RefreshTokens, RobotSecrets
+from .token.authz import StoreRoles
 from .token.credential_cache import CredentialChecker
 from .token.endpoint import get_token
 from .token.grants import post_token
@@ -67,10 +69,18 @@ def _resources(given_store: TokenStore | None):
         offload = Offload(store=store)
         app[STORE] = store
         app[OFFLOAD] = offload
-        app[CREDENTIALS] = CredentialChecker(store, offload)
-        app[LOGIN_THROTTLE] = LoginThrottle(
+        throttle = LoginThrottle(
             config.login_failures_per_address, config.login_failures_per_robot, config.max_pending_bcrypt,
         )
+        app[LOGIN_THROTTLE] = throttle
+        # Who is asking at /token: the first that claims the password answers. Keyless
+        # credentials are told by their prefix; a robot secret is anything else.
+        app[AUTHENTICATORS] = (
+            KeylessCredentials(store, offload, throttle),
+            RobotSecrets(CredentialChecker(store, offload), throttle),
+        )
+        app[REFRESH_TOKENS] = RefreshTokens(store, offload)
+        app[AUTHORIZER] = StoreRoles(store)
         yield
         offload.close()
         if given_store is None:

@@ -7,7 +7,8 @@ from tokenstore.interface import TokenStore
 from .config import Config
 from .federation.oidc import OIDCVerifier
 from .offload import Offload
-from .token.credential_cache import CredentialChecker
+from .token.authn import RefreshTokens
+from .token.authz import Authorizer
 from .token.keys import SigningKey
 from .token.login_throttle import LoginThrottle
 
@@ -15,6 +16,9 @@ CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", TokenStore)
 SIGNING_KEY = web.AppKey("signing_key", SigningKey)
 OFFLOAD = web.AppKey("offload", Offload)
-CREDENTIALS = web.AppKey("credentials", CredentialChecker)
+#: The login authenticators (``gateway.token.authn``), tried in order.
+AUTHENTICATORS = web.AppKey("authenticators", tuple)
+REFRESH_TOKENS = web.AppKey("refresh_tokens", RefreshTokens)
+AUTHORIZER = web.AppKey("authorizer", Authorizer)
 OIDC = web.AppKey("oidc", OIDCVerifier)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)

@@ -1,38 +1,23 @@
 """``GET /token``: the distribution token spec's endpoint.
 
-A client presents Basic robot credentials (or none) and the scopes it wants; the reply is a
-signed JWT carrying the subset of those actions the robot may perform. Too little permission
-is not an error: the token simply carries fewer (or no) actions, and the registry refuses.
-
-A robot's token is minted only after the transaction that confirms its credential once more,
-authorizes it and writes its audit row has committed (``gateway.token.issuance``).
-
-A login that asks for an offline token (docker's ``offline_token=true``) also gets a
-``refresh_token``, which docker keeps instead of the secret and redeems at ``POST /token``
-(``gateway.token.grants``, which shares ``token_response`` with this endpoint).
+A client presents Basic credentials (or none) and the scopes it wants; the reply is a JWT
+carrying the subset of those actions it may perform. Too little permission is not an error:
+the token carries fewer (or no) actions, and the registry refuses. ``offline_token=true``
+adds a refresh token, redeemed at ``POST /token`` (``grants``).
 """
-
-import logging
 
 from aiohttp import web
 
-from tokenstore import ANONYMOUS, InvalidCredentials
-from tokenstore.federation import is_federated_credential
+from tokenstore import ANONYMOUS
 
-from ..appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, STORE
+from ..appkeys import AUTHORIZER, CONFIG, OFFLOAD
 from ..http.errors import TokenError, bad_request
-from .audit import record_login_failure
 from .basic_auth import parse_basic
-from .issuance import Issuance, Issued, authorize_all
+from .issuance import Issuance
+from .login import login_and_issue
 from .response import token_response
 from .scopes import ScopeError, parse_scopes
 
-log = logging.getLogger(__name__)
-
-INVALID_CREDENTIALS_DETAILS = (
-    "invalid username or secret: log in with a robot's full name (namespace+shortname) and its "
-    "current secret; a regenerated secret replaces the old one (at once, unless a grace period was given)"
-)
 LOGIN_REQUIRED_DETAILS = "authentication required: log in with a robot's name (namespace+shortname) and its secret"
 
 
@@ -49,7 +34,8 @@ async def get_token(request: web.Request) -> web.Response:
     if header is None:
         if not scopes:
             raise TokenError(401, "UNAUTHORIZED", "authentication required", LOGIN_REQUIRED_DETAILS, config.realm)
-        access = await request.app[OFFLOAD].database(authorize_all, request.app[STORE], ANONYMOUS, scopes)
+        # Nobody to confirm and nothing to audit: a read, off the writer.
+        access = await request.app[OFFLOAD].database(request.app[AUTHORIZER].authorize, ANONYMOUS, scopes)
         return token_response(request, ANONYMOUS, access)
     username, secret = parse_basic(header)
     account = query.get("account")
@@ -62,52 +48,9 @@ async def get_token(request: web.Request) -> web.Response:
 
 
 def check_service(service: str | None, expected: str) -> None:
+    """Return when ``service`` names this token service; raises a 400 TokenError saying
+    which service it serves."""
     if service is None:
         raise bad_request(f"missing service parameter: this token service serves {expected!r}")
     if service != expected:
         raise bad_request(f"unknown service {service!r}: this token service serves {expected!r}")
-
-
-async def login_and_issue(request: web.Request, username: str, password: str, issuance: Issuance) -> Issued:
-    """Authenticate a robot by name and password and issue what ``issuance`` asks for; returns
-    what was issued, committed with its audit rows.
-
-    The password is the robot's secret (bcrypt, or the verified-credential cache) or a keyless
-    credential from ``/oauth2/federation/robot/token`` (told apart by its prefix; one lookup,
-    checked in the issuing transaction itself). Raises a 401 TokenError when they do not
-    authenticate, or no longer do when the token would be issued; a 429 or 503 TokenError when
-    the secret would need a bcrypt check that the login throttle refuses
-    (``gateway.token.login_throttle``); a database error (e.g. a locked database) propagates to the
-    error middleware.
-    """
-    app = request.app
-    throttle = app[LOGIN_THROTTLE]
-    keyless = is_federated_credential(password)
-    address = issuance.client["ip"]
-    admitted = []
-
-    async def admit_check(pending: int) -> None:
-        admitted.append(await throttle.admit_check(address, username, pending))
-        await throttle.take_turn(admitted[-1])
-
-    try:
-        if keyless:
-            await throttle.admit_address(address)
-            return await app[OFFLOAD].write(issuance.for_federated, username, password)
-        _, issued = await app[CREDENTIALS].authenticate_then(username, password, issuance, before_cold=admit_check)
-        return issued
-    except InvalidCredentials as exc:
-        throttle.failed(address, None if keyless else username)
-        while admitted:  # before the audit write: the next suspect check's turn comes now
-            throttle.check_done(admitted.pop())
-        await record_login_failure(request, username, exc.reason, issuance.client)
-        raise _login_refused(request, username, exc) from None
-    finally:
-        for ticket in admitted:
-            throttle.check_done(ticket)
-
-
-def _login_refused(request: web.Request, username: str, exc: InvalidCredentials) -> TokenError:
-    log.info("login refused for %r (%s)", username[:300], exc.reason)
-    details = str(exc) if exc.reason == "expired" else INVALID_CREDENTIALS_DETAILS
-    return TokenError(401, "UNAUTHORIZED", str(exc), details, request.app[CONFIG].realm)

@@ -17,11 +17,13 @@ from aiohttp import web
 
 from tokenstore import InvalidCredentials
 
-from ..appkeys import CONFIG, OFFLOAD
+from ..appkeys import CONFIG, REFRESH_TOKENS
 from ..http.errors import TokenError, bad_request
 from ..http.text_input import TextInvalid, check_text
-from .endpoint import check_service, login_and_issue
+from .authn import Credentials
+from .endpoint import check_service
 from .issuance import Issuance
+from .login import login_and_issue
 from .response import token_response
 from .scopes import ScopeError, parse_scopes
 
@@ -56,13 +58,17 @@ async def post_token(request: web.Request) -> web.Response:
         token = _field(form, "refresh_token")
         if not token:
             raise bad_request("grant_type=refresh_token needs a refresh_token")
+        issuance = Issuance(request, scopes)
         try:
             # Redeemed in the transaction that issues the token: a secret regenerated or a
             # robot deleted before it began is seen.
-            issued = await request.app[OFFLOAD].write(Issuance(request, scopes).for_refresh_token, token)
+            authenticated = await request.app[REFRESH_TOKENS].authenticate(
+                Credentials("", token, issuance.client["ip"]), issuance,
+            )
         except InvalidCredentials as exc:
             log.info("refresh token refused (client %r)", client_id[:100])
             raise TokenError(401, "UNAUTHORIZED", str(exc), LOGIN_AGAIN_DETAILS, config.realm) from None
+        issued = authenticated.outcome
         return token_response(request, issued.principal, issued.access)
     if grant_type == "password":
         username, password = _field(form, "username"), _field(form, "password")

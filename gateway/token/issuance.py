@@ -1,12 +1,6 @@
-"""Issuing a robot's token: the last check of its credential, its grant and its audit row,
-in one write transaction.
-
-A credential can be taken away (robot deleted, secret regenerated, grant revoked, federation
-removed) while a login waits for its bcrypt check. So the credential is confirmed once more,
-the scopes authorized and the audit row written in one job on the writer thread
-(``Offload.write``), whose ``BEGIN IMMEDIATE`` transaction is serialized with every change
-that takes a credential away: a change that answered 2xx before it began is seen by it, and
-the token is minted only once it committed. No audit row, no token.
+"""Issuing a token: the last check of its credential, its grant and its audit row, in one
+write transaction (``Offload.write``). No audit row, no token; the token is minted only once
+the transaction committed. docs/architecture.md, "Issuing a token", says why.
 """
 
 from dataclasses import dataclass, field
@@ -14,9 +8,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from tokenstore import Principal
-from tokenstore.interface import TokenStore
 
-from ..appkeys import STORE
+from ..appkeys import AUTHORIZER, STORE
 from .audit import client_fields
 from .scopes import Scope
 from .tokens import Access
@@ -32,24 +25,15 @@ class Issued:
     refresh_token: str | None = field(default=None, repr=False)
 
 
-def authorize_all(store: TokenStore, principal: Principal, scopes: list[Scope]) -> list[Access]:
-    """Return one Access per requested scope with the subset of its actions the principal is
-    granted (on a database thread)."""
-    granted = []
-    for scope in scopes:
-        actions = store.authorize(principal, scope.resource, scope.actions)
-        # Keep the order the client asked in; the registry does not care, people reading tokens do.
-        granted.append(Access(scope.resource.type, scope.resource.name, tuple(a for a in scope.actions if a in actions)))
-    return granted
-
-
 class Issuance:
     """One token request's grant, refresh token and audit row, to be written in the writer's
-    transaction once its principal is confirmed; calling it does that and returns Issued."""
+    transaction once its principal is confirmed there (an authenticator's ``then``); calling
+    it does that and returns Issued."""
 
     def __init__(self, request: web.Request, scopes: list[Scope], *, refresh_client_id: str | None = None):
         """``refresh_client_id`` (None: no refresh token) is the client a refresh token is for."""
         self._store = request.app[STORE]
+        self._authorizer = request.app[AUTHORIZER]
         self._scopes = scopes
         # The audit rows' ip and user_agent; a refused login's row and the throttle use them too.
         self.client = client_fields(request)
@@ -63,8 +47,12 @@ class Issuance:
         not outlive it). Raises InvalidCredentials when the secret a refresh token would be
         bound to is gone, and the database's error when a row cannot be written.
         """
+        if not principal.is_robot:
+            # Robots are the only principals that log in; another kind brings its own audit
+            # row and refresh token binding, and until then gets no token.
+            raise TypeError(f"no token issuance for a {principal.kind} principal")
         store = self._store
-        access = authorize_all(store, principal, self._scopes)
+        access = self._authorizer.authorize(principal, self._scopes)
         refresh_token = None
         if self._refresh_client_id is not None and principal.secret_id is not None:
             refresh_token = store.issue_refresh_token(principal, self._refresh_client_id)
@@ -74,11 +62,3 @@ class Issuance:
             access=[a.claim() for a in access], **self.client,
         )
         return Issued(principal, access, refresh_token)
-
-    def for_federated(self, username: str, credential: str) -> Issued:
-        """On the writer thread: check a keyless credential, then issue. Raises InvalidCredentials."""
-        return self(self._store.authenticate_federated(username, credential))
-
-    def for_refresh_token(self, token: str) -> Issued:
-        """On the writer thread: redeem a refresh token, then issue. Raises InvalidCredentials."""
-        return self(self._store.redeem_refresh_token(token))
