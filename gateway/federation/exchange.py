@@ -1,16 +1,9 @@
 """``GET /oauth2/federation/robot/token``: trade a CI job's OIDC token for a robot credential.
 
-The caller sends Basic ``robotname:<external OIDC JWT>`` (Quay 3.13's federated robot
-tokens). The JWT is verified against the robot's federation settings (``gateway.federation.oidc``); on
-success the reply is ``{"token": "...", "expires_in": 3600}``, a credential that works as the
-robot's password at ``/token`` for one hour, for docker, podman and skopeo alike.
-
-Unlike Quay, the credential is an opaque random string (not a JWT), so it can be revoked: it
-stops working as soon as the federation setting is removed or the robot deleted. Every
-exchange, accepted or refused, is audited with the issuer and subject, never the token
-(refusals counted, a row per name, address and reason per interval). Every refusal is a 400
-(malformed request) or a 401 with a message that says what was wrong; an address with too
-many refusals gets a 429 (``gateway.token.login_throttle``).
+Basic ``robotname:<external OIDC JWT>`` in (Quay 3.13's federated robot tokens), ``{"token",
+"expires_in": 3600}`` out: an opaque credential that works as the robot's password at
+``/token`` for an hour and stops when the setting or the robot goes. Every exchange is
+audited, never the token. docs/architecture.md, "Keyless robots", says why.
 """
 
 import logging

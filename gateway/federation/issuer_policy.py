@@ -1,11 +1,6 @@
-"""Where regauth may fetch a federation issuer's keys from.
-
-Any robot admin can name an issuer, and regauth then makes HTTP requests to it: without a
-rule, ``http://127.0.0.1:PORT`` or ``https://10.0.0.5`` would let a user probe the server's
-own network. So an issuer (and its ``jwks_uri``) must be https and every address its host
-resolves to must be public, unless the operator turned ``allow_private_issuers`` on. The
-check runs when a setting is saved and again before every fetch, since a name may resolve
-differently later.
+"""Where regauth may fetch a federation issuer's keys from: https, and every address its host
+resolves to public (unless ``allow_private_issuers``), checked when a setting is saved and
+again before every fetch. docs/architecture.md, "Issuer policy", says why.
 """
 
 import asyncio

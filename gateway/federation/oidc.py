@@ -1,21 +1,11 @@
 """Verifying an external OIDC ID token (a CI job's), for keyless robots.
 
-The issuer's signing keys are found by OpenID Connect Discovery 1.0: ``{issuer}/.well-known/
-openid-configuration`` names ``jwks_uri``, which lists the keys (RFC 7517). Keys are cached per
-issuer for KEYS_TTL seconds; a token signed with an unknown ``kid`` makes one refetch, at most
-once per REFETCH_INTERVAL per issuer, so an issuer's key rotation is picked up at once while a
-stream of forged kids cannot turn regauth into a fetch loop.
-
-Only RS256 and ES256 are accepted (never ``none``, never an HMAC: the keys are public). The
-``iss`` must equal the configured issuer exactly; ``exp`` and ``iat`` are required, and
-``exp``, ``nbf`` and ``iat`` are checked with LEEWAY seconds of clock skew (RFC 7519, 4.1.4,
-4.1.5; OpenID Connect Core 1.0, 3.1.3.7). Matching ``sub`` and ``aud`` against a robot's
-settings is the caller's job (see ``match_federation``).
-
-Every refusal raises an ``ExternalTokenError`` whose message is safe to show the caller: it
-never contains the token, and never what an issuer answered or how a fetch failed (that
-would tell a caller whether a port answers): the log has the detail. Issuers and key sets
-are fetched only from where ``gateway.federation.issuer_policy`` allows.
+Keys come from the issuer's discovery document and key set, cached per issuer; only RS256
+and ES256; ``iss``, ``exp``, ``iat`` and ``nbf`` checked with LEEWAY seconds of skew. Every
+refusal is an ``ExternalTokenError`` whose message is safe to show the caller (never the
+token, never how a fetch failed). Issuers are fetched only from where
+``gateway.federation.issuer_policy`` allows. docs/architecture.md, "Verifying OIDC tokens",
+says why.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """``POST /registry/events``: the registry's notifications, into the audit log.
 
-The registry (distribution's ``notifications``, printed by ``regauth registry-config``)
-posts envelopes of events as it serves requests. Events about manifests (a push, a pull, a
-deletion: what people mean by pushing and pulling an image) become ``push_repo``,
-``pull_repo`` and ``delete_tag`` rows in the namespace's log; events about single blobs and
-anything else are acknowledged and dropped. The endpoint takes a bearer token which only the
-registry's configuration holds (``events_token``: derived from the signing key until rotated).
-
-The registry retries an envelope until it is acknowledged, holding back every later event
-meanwhile; so only what cannot be an envelope at all is refused (400, saying what is wrong),
-a malformed event inside one is dropped and logged, and an envelope is answered 200 once its
-rows are committed (503 when the database could not take them: the registry tries again).
+Manifest events become ``push_repo``, ``pull_repo`` and ``delete_tag`` rows; anything else is
+acknowledged and dropped. Only what cannot be an envelope is refused: the registry holds back
+every later event until one is acknowledged. The bearer token is ``events_token``'s.
+docs/architecture.md, "Registry events", says why.
 """
 
 import ipaddress

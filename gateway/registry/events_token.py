@@ -1,11 +1,8 @@
 """The bearer token the registry presents at ``POST /registry/events``, and its rotation.
 
-Until the first rotation the token is derived from the signing key (``keys.derived_secret``)
-and nothing is stored. ``rotate`` writes a random token to ``registry-events-token`` in the
-data directory (mode 0600) and keeps the token it replaces accepted, so that the events a
-registry still configured with the old one sends are not refused; ``retire`` then stops
-accepting the previous token. The server re-reads the file when it changes, so both take
-effect at once, in every worker.
+Derived from the signing key until the first ``rotate``, which writes ``registry-events-token``
+(mode 0600) and keeps the previous token accepted until ``retire``. docs/architecture.md,
+"Registry events", says why.
 """
 
 import hmac

@@ -1,8 +1,8 @@
 """Watching the store inside ``regauth serve``: once a second, ``store.watch()``.
 
-For SQLite that checks that the file at the database's path is still the one opened (one
-stat): a file removed or replaced makes the store refuse every use from then on, so requests
-get a 503 naming the cause and /healthz reports it (docs/architecture.md says why).
+For SQLite that checks that the file at the database's path is still the one opened: a file
+removed or replaced makes the store refuse every use from then on. docs/architecture.md,
+"The database file watch", says why.
 """
 
 import asyncio

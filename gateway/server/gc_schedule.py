@@ -1,10 +1,5 @@
-"""The collector's schedule inside ``regauth serve``: every ``gc_interval`` seconds (0: never).
-
-Each run removes what deletions left behind, and audit log rows older than
-``--audit-retention`` days (``Store.collect_garbage``). It runs on a thread of its own
-rather than in the database pool, so that a long run never holds up token requests; its
-batches are short transactions, so it never holds the write lock for long.
-With several worker processes each one runs the schedule; runs are idempotent.
+"""The collector's schedule inside ``regauth serve``: every ``gc_interval`` seconds (0: never),
+on a thread of its own. docs/architecture.md, "The collector's schedule", says why.
 """
 
 import asyncio

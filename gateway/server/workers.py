@@ -1,12 +1,8 @@
-"""Running the server: one process, or several sharing one listening socket.
+"""Running the server: one process, or several workers sharing one listening socket.
 
-The parent binds the port once (a taken port is one error line, whatever ``--workers``),
-then with ``--workers N`` forks N children before any of them opens the database or starts a
-thread; each runs its own event loop, thread pools and SQLite connections on the shared
-database file (WAL mode: readers never wait for the writer) and accepts from the inherited
-socket. The parent supervises: a worker that dies is logged and replaced at once, unless
-workers keep dying (RESTART_LIMIT within RESTART_WINDOW seconds: then everything stops with
-an error). SIGTERM/SIGINT are forwarded to the workers and the parent waits for them.
+The parent binds the port, forks the workers before any opens the store or starts a thread,
+and replaces a worker that dies, unless they keep dying (RESTART_LIMIT within
+RESTART_WINDOW seconds). docs/architecture.md, "Worker processes", says why.
 """
 
 import collections

@@ -1,20 +1,8 @@
 """Checking robot credentials without paying bcrypt on every token request.
 
-A CI fleet asks for a token on every push and pull, with the same secret each time. After one
-successful bcrypt check the result is remembered under an HMAC-SHA256 of (username, secret)
-keyed with a random per-process key, so neither the secret nor a hash of it that could be
-tested offline is ever held; the value is the Principal, which names the secret's row id.
-Every hit is still confirmed with one indexed query (``Store.confirm``), so a regenerated,
-expired or deleted secret, robot or namespace is refused at once, in every process. With a
-``then`` (issuing a token), the confirmation and ``then`` run in one job on the writer thread,
-after the bcrypt check too: a change that took the credential away while the check ran (or
-before it) is seen there, since the writer's transaction is serialized with it.
-
-Identical cold checks running at the same time share one bcrypt run. Failures are never
-remembered, so a wrong secret costs a full check every time (and is never mistaken for a
-right one). Memory is bounded: at most ``max_entries`` verified credentials, least recently
-used first out, each reused for at most ``ttl`` seconds; checks in progress are bounded by
-the requests waiting for them.
+A verified credential is remembered under an HMAC of (name, secret), never the secret, and
+every hit is confirmed with one indexed query, so a secret taken away is refused at once.
+Failures are never remembered. docs/architecture.md, "The verified-credential cache", says why.
 """
 
 import asyncio

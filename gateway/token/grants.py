@@ -1,14 +1,10 @@
-"""``POST /token``: the OAuth2 form grants of the distribution token spec ("oauth.md").
+"""``POST /token``: the OAuth2 form grants of the distribution token spec ("oauth.md"):
+``grant_type=refresh_token`` (docker, for every push and pull once it holds one) and
+``grant_type=password`` (containerd; ``access_type=offline`` adds a refresh token).
 
-- ``grant_type=refresh_token``: docker, once its login got a refresh token, sends
-  ``refresh_token``, ``client_id``, ``scope`` and ``service`` here for every push and pull.
-  The same refresh token is used again and again (it never rotates: docker ignores a new one).
-- ``grant_type=password``: ``username`` and ``password`` (a robot secret or a keyless
-  credential), as containerd tries first; ``access_type=offline`` adds a refresh token.
-
-The reply has ``access_token`` (and ``token``), ``scope``, ``expires_in`` and ``issued_at``,
-from the same code as ``GET /token``. A refresh token that no longer works is a 401 whose
-``details`` (what docker shows) tell the user to log in again.
+The reply is ``GET /token``'s (``response``). A refresh token that no longer works is a 401
+telling the user to log in again. docs/architecture.md, "The form grants and refresh
+tokens", says more.
 """
 
 import logging

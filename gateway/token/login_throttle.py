@@ -1,16 +1,9 @@
-"""Guessing costs the guesser: limits on the secret checks that robot logins may cause.
+"""Limits on the bcrypt checks robot logins may cause: failures per address and per name,
+checks pending at once, suspect checks one at a time.
 
-Failed logins are counted per client address (an IPv6 address by its /64) and per robot
-name, in a moving window held by ``limits`` in this process's memory. A login whose secret
-would need a bcrypt check (not a verified credential the cache already holds) from an
-address or for a name over its limit is answered 429 with Retry-After, without the check;
-verified credentials are never throttled, so other robots, and the same CI with its right
-secret, keep logging in. Refused keyless credentials count against their address too.
-The checks pending at once are bounded as well: beyond the bound, 503 without queueing.
-Refusals are answered after a short delay, so that refusing a flood costs little CPU.
-
-Everything here is per worker process and shared with nothing: with N workers, an address
-or a name gets up to N times each limit.
+Verified credentials the cache holds are never throttled. Per worker process: with N
+workers, each limit is up to N times as high. docs/architecture.md, "The login throttle",
+says why it is built so.
 """
 
 import asyncio
@@ -55,13 +48,9 @@ class LoginThrottle:
     """Counts failed logins and refuses the secret checks of addresses and names over their
     limits (429), and checks beyond ``max_pending`` (503).
 
-    A check still running counts against its address and name as if it will fail: a guesser
-    with many connections gets no more checks at once than the limit, instead of the limit
-    plus one per connection before the first failures are counted. An address over its
-    limit is refused (429) the names with failures or a check running; other names' checks
-    from it go on, as suspects. Suspect checks (from an address or for a name with failures
-    in the window, or for a name already being checked) take turns, one at a
-    time: a guesser's checks never fill the bcrypt pool ahead of other clients' first logins.
+    A check still running counts as a failure until it ends. An address over its limit is
+    refused only the names it may be guessing; suspect checks (an address or a name with
+    failures, a name already being checked) take turns, one at a time.
     """
 
     def __init__(self, per_address: RateLimitItem, per_robot: RateLimitItem, max_pending: int):

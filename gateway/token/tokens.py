@@ -1,13 +1,8 @@
 """Minting the registry's bearer tokens (distribution's registry/auth/token).
 
-Claims are spelled as the registry spells them. ``aud`` is a string (registry 2.8 refuses an
-array) and the time claims are integers (a float breaks Go's decoder).
-
-Every token request mints one token, so the work that does not change between tokens is done
-once per key: the JOSE header (``alg``, ``kid``, ``typ`` and the ``x5c`` certificate, most of
-the token's length) is serialised and encoded when a key is first used. What remains per token
-is the claims, one signature and the base64url of both. The output is byte for byte what
-``jwt.encode`` writes with these headers (a test holds it to that).
+Claims are spelled as the registry spells them; the per-key header is encoded once and the
+output is byte for byte what ``jwt.encode`` writes. docs/architecture.md, "Minting tokens",
+says why.
 """
 
 import base64
