@@ -8,11 +8,11 @@ from tokenstore.interface import TokenStore
 from .api.federation import add_routes as add_federation_routes
 from .api.routes import add_routes as add_api_routes
 from .appkeys import AUTHENTICATORS, AUTHORIZER, CONFIG, LOGIN_THROTTLE, OFFLOAD, REFRESH_TOKENS, SIGNING_KEY, STORE
+from .edge import no_store
+from .edge.errors import error_middleware
+from .edge.forwarded import untrusted_forwarder_warning
 from .federation.exchange import exchange as federation_exchange
 from .federation.exchange import open_verifier
-from .http import no_store
-from .http.errors import error_middleware
-from .http.forwarded import untrusted_forwarder_warning
 from .offload import Offload
 from .registry.events import add_route as add_registry_events_route
 from .server.database_watch import database_watch

@@ -14,8 +14,8 @@ from aiohttp import web
 from tokenstore import InvalidCredentials, StoreUnavailable
 
 from ..appkeys import CONFIG, LOGIN_THROTTLE, OFFLOAD, OIDC, STORE
-from ..http.errors import TokenError
-from ..http.forwarded import client_address
+from ..edge.errors import TokenError
+from ..edge.forwarded import client_address
 from ..token.basic_auth import parse_basic
 from .oidc import ExternalTokenError, KeyCache, OIDCVerifier, TokenRejected, match_federation, shown, unverified_claims
 

@@ -24,7 +24,7 @@ import jwt
 
 from tokenstore.federation import Federation, is_loopback_host
 
-from ..http.text_input import has_bad_text
+from ..edge.text_input import has_bad_text
 from .issuer_policy import IssuerRefused, check_issuer_url
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from aiohttp import web
 from tokenstore import User
 
 from ..appkeys import CONFIG
-from ..http.forwarded import client_address
+from ..edge.forwarded import client_address
 
 
 def performer(request: web.Request, user: User) -> dict:

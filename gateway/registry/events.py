@@ -15,8 +15,8 @@ from tokenstore import StoreUnavailable
 from tokenstore.registry_activity import EVENT_KINDS, RepositoryEvent
 
 from ..appkeys import CONFIG, OFFLOAD, SIGNING_KEY, STORE
-from ..http.errors import UNAVAILABLE_RETRY_AFTER, TokenError, bad_request, retry_after_for
-from ..http.text_input import TextInvalid, check_json_text
+from ..edge.errors import UNAVAILABLE_RETRY_AFTER, TokenError, bad_request, retry_after_for
+from ..edge.text_input import TextInvalid, check_json_text
 from .events_token import EventsTokenFileInvalid, EventsTokenReader, EventsTokens
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ A refused login must not fail because its audit row could not be written (a busy
 database): that write is tried once and a failure is logged. A token issued is different:
 its rows are written in the transaction that issues it (``issuance``), and without
 them there is no token. The client address comes from X-Forwarded-For only when the request
-came through a trusted proxy (``gateway.http.forwarded``).
+came through a trusted proxy (``gateway.edge.forwarded``).
 """
 
 import logging
@@ -12,7 +12,7 @@ import logging
 from aiohttp import web
 
 from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..http.forwarded import client_address
+from ..edge.forwarded import client_address
 
 log = logging.getLogger(__name__)
 

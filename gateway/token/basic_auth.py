@@ -3,8 +3,8 @@
 import base64
 import binascii
 
-from ..http.errors import bad_request
-from ..http.text_input import TextInvalid, check_text
+from ..edge.errors import bad_request
+from ..edge.text_input import TextInvalid, check_text
 
 # A robot name is at most 511 characters and a secret 64; anything far longer is junk.
 MAX_CREDENTIALS_LENGTH = 8192

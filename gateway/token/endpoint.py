@@ -11,7 +11,7 @@ from aiohttp import web
 from tokenstore import ANONYMOUS
 
 from ..appkeys import AUTHORIZER, CONFIG, OFFLOAD
-from ..http.errors import TokenError, bad_request
+from ..edge.errors import TokenError, bad_request
 from .basic_auth import parse_basic
 from .issuance import Issuance
 from .login import login_and_issue

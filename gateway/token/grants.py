@@ -14,8 +14,8 @@ from aiohttp import web
 from tokenstore import InvalidCredentials
 
 from ..appkeys import CONFIG, REFRESH_TOKENS
-from ..http.errors import TokenError, bad_request
-from ..http.text_input import TextInvalid, check_text
+from ..edge.errors import TokenError, bad_request
+from ..edge.text_input import TextInvalid, check_text
 from .authn import Credentials
 from .endpoint import check_service
 from .issuance import Issuance

@@ -8,7 +8,7 @@ from aiohttp import web
 from tokenstore import InvalidCredentials
 
 from ..appkeys import AUTHENTICATORS, CONFIG
-from ..http.errors import TokenError
+from ..edge.errors import TokenError
 from .audit import record_login_failure
 from .authn import Credentials, authenticate
 from .issuance import Issuance, Issued

@@ -17,7 +17,7 @@ from limits import RateLimitItem
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from ..http.errors import TokenError
+from ..edge.errors import TokenError
 
 # Retry-After of the 503 for a full queue: at bcrypt cost 12 (a quarter second a check) a
 # worker with a core's worth of bcrypt clears a quarter of the 32 checks it may have pending

@@ -17,7 +17,7 @@ from tokenstore import AlreadyExists, IssuedSecret, NameInvalid, NotFound, Token
 from tokenstore.names import DESCRIPTION_MAX
 
 from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..http.text_input import has_bad_text
+from ..edge.text_input import has_bad_text
 from ..management.audit_fields import performer
 from ..management.presenters import robot_view
 from ..management.secret_hashing import new_secret_hash

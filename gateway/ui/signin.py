@@ -15,7 +15,7 @@ from aiohttp import web
 from tokenstore import InvalidCredentials, User, StoreUnavailable
 
 from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..http.forwarded import client_address
+from ..edge.forwarded import client_address
 from ..management.audit_fields import performer
 from . import csrf
 from .cookies import clear_cookie, set_cookie

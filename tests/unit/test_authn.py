@@ -5,7 +5,7 @@ principal. The store, the thread pools, bcrypt and the login throttle are the re
 import limits
 import pytest
 
-from gateway.http.errors import TokenError
+from gateway.edge.errors import TokenError
 from gateway.offload import Offload
 from gateway.token.authn import (
     Credentials, KeylessCredentials, RefreshTokens, RobotSecrets, authenticate,

@@ -1,5 +1,0 @@
-"""What every part of the site shares at the HTTP level: the error middleware and the
-registry's error shape (``errors``), who the client is behind a proxy (``forwarded``), text
-that cannot be stored (``text_input``), and replies that must not be cached (``no_store``).
-
-Nothing here knows about a particular flow."""
