@@ -45,7 +45,8 @@ class Issuance:
 
         A keyless credential gets no refresh token (it lasts an hour; a refresh token must
         not outlive it). Raises InvalidCredentials when the secret a refresh token would be
-        bound to is gone, and the database's error when a row cannot be written.
+        bound to is gone, the database's error when a row cannot be written, and TypeError
+        for a principal that is not a robot (no authenticator makes one yet).
         """
         if not principal.is_robot:
             # Robots are the only principals that log in; another kind brings its own audit
