@@ -6,7 +6,8 @@ import json
 import sys
 import time
 
-from tokenstore.sql.copy import CopyError, CopyUnavailable, copy_locations, location_shown
+from tokenstore.errors import CopyError, CopyUnavailable
+from tokenstore.opening import copy_locations, location_shown
 
 EXIT_ERROR = 1
 

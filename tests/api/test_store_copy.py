@@ -1,6 +1,7 @@
-"""Copying a store into another, empty one (``tokenstore.sql.copy``, ``regauth store copy``),
-with a real PostgreSQL: everything still works at the destination, the copy of a store
-being written to is one snapshot, and a refused or failed copy writes nothing."""
+"""Copying a store into another, empty one (``tokenstore.sql.copy``,
+``tokenstore.opening.copy_locations``, ``regauth store copy``), with a real PostgreSQL:
+everything still works at the destination, the copy of a store being written to is one
+snapshot, and a refused or failed copy writes nothing."""
 
 import argparse
 import json
@@ -18,18 +19,17 @@ from gateway.store_copy_command import add_store_command
 from tests.conftest import FAST_BCRYPT_COST
 from tests.stores import dangling_references
 from tokenstore import InvalidCredentials, Resource, Store
-from tokenstore.postgres.schema import TABLES
-from tokenstore.postgres.store import PostgresStore
-from tokenstore.registry_activity import RepositoryEvent
-from tokenstore.sql.copy import (
+from tokenstore.errors import (
     CopyError,
     CopyUnavailable,
     DestinationNotEmpty,
     SourceInvalid,
-    copy_locations,
-    copy_store,
-    location_shown,
 )
+from tokenstore.opening import copy_locations
+from tokenstore.postgres.schema import TABLES
+from tokenstore.postgres.store import PostgresStore
+from tokenstore.registry_activity import RepositoryEvent
+from tokenstore.sql.copy import copy_store
 
 PASSWORDS = {"alice": "correct horse battery staple", "bob": "tr0ub4dor&3 is not enough"}
 JOIN_TIMEOUT = 30
@@ -360,13 +360,6 @@ def test_an_unreachable_database_is_named_without_its_password(sqlite_store, tmp
     assert failed.value.location == f"postgresql://regauth:***@127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}/regauth"
     assert "cannot be reached" in failed.value.cause
     assert "hunter2secret" not in str(failed.value)
-
-
-def test_location_shown_hides_passwords_in_the_user_part_and_the_query():
-    assert location_shown("postgresql://u:p%40ss@db:5432/x") == "postgresql://u:***@db:5432/x"
-    assert location_shown("postgres://db/x?sslmode=require&password=pw") == "postgres://db/x?sslmode=require&password=***"
-    assert location_shown("postgresql://u@db/x") == "postgresql://u@db/x"
-    assert location_shown("/var/lib/regauth/regauth.db") == "/var/lib/regauth/regauth.db"
 
 
 # -- the command's handler, through its own argument parser -------------------------------------

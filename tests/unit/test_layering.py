@@ -32,6 +32,11 @@ def model_modules() -> list[Path]:
     return [path for path in modules(TOKENSTORE) if path.relative_to(TOKENSTORE).parts[0] not in BACKENDS]
 
 
+def shared_sql_modules() -> list[Path]:
+    """The SQL both backends run (tokenstore/sql/): SQL text, but no driver."""
+    return modules(TOKENSTORE / "sql")
+
+
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -114,6 +119,7 @@ def sql_literals(source: str, filename: str = "<test>") -> list[tuple[int, str]]
 def test_the_checks_see_what_they_look_for():
     assert model_modules() and modules(GATEWAY)
     assert TOKENSTORE / "sql" / "store.py" not in model_modules()
+    assert TOKENSTORE / "sql" / "copy.py" in shared_sql_modules()
     assert is_module("tokenstore.sqlite") and is_module("tokenstore.errors") and not is_module("tokenstore.Store")
     assert sql_literals('db.execute("SELECT id FROM robots WHERE id = ?", [1])')
     assert sql_literals('x = f"DELETE FROM {table} WHERE id IN ({marks})"')
@@ -137,6 +143,14 @@ def test_no_sql_outside_the_backends(path):
 def test_no_database_driver_outside_the_backends(path):
     drivers = [(line, name) for line, name in imported(path) if within(name, DRIVERS)]
     assert drivers == [], f"{path.relative_to(ROOT)} imports a database driver outside tokenstore's backends"
+
+
+@pytest.mark.parametrize("path", shared_sql_modules(), ids=lambda path: str(path.relative_to(ROOT)))
+def test_the_shared_sql_imports_no_database_driver(path):
+    """Driver code (connections, cursors, driver errors, PRAGMAs' effects) lives in
+    tokenstore/sqlite/ and tokenstore/postgres/; tokenstore/sql/ holds what both run."""
+    drivers = [(line, name) for line, name in imported(path) if within(name, DRIVERS)]
+    assert drivers == [], f"{path.relative_to(ROOT)} imports a database driver: it belongs in a backend's folder"
 
 
 @pytest.mark.parametrize("path", modules(TOKENSTORE), ids=lambda path: str(path.relative_to(ROOT)))
