@@ -4,7 +4,20 @@ import argparse
 from collections.abc import Callable
 
 from ..config import SETTINGS
-from . import events_token, gc, init, org, permission, registry_config, repo, robot, serve, token, user
+from . import (
+    events_token,
+    gc,
+    init,
+    org,
+    permission,
+    registry_config,
+    repo,
+    robot,
+    serve,
+    token,
+    user,
+)
+from .store_copy import add_store_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,4 +128,5 @@ def build_parser() -> argparse.ArgumentParser:
         "token", metavar="ID|PREFIX")
     command(commands, "gc", gc.collect,
             "remove the rows of deleted robots, namespaces and repositories, and expired audit rows, now")
+    add_store_command(commands, settings)
     return parser

@@ -57,3 +57,28 @@ def test_an_unreachable_database_is_one_line_without_the_password(run, tmp_path)
     assert status == 1
     assert err.count("\n") == 1 and "hunter2-secret" not in err
     assert "PostgreSQL cannot be reached" in err and ":***@127.0.0.1" in err
+
+
+
+def test_store_copy_through_the_command_line(tmp_path, postgres_url, capsys, monkeypatch):
+    for name in [name for name in __import__("os").environ if name.startswith("REGAUTH_")]:
+        monkeypatch.delenv(name)
+    flags = ["--data-dir", str(tmp_path / "sqlite"), "--bcrypt-cost", "4"]
+
+    def call(*args) -> dict:
+        assert main([*args, *flags]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    call("init")
+    call("org", "create", "acme")
+    secret = call("robot", "create", "acme+ci")["token"]
+    copied = call("store", "copy", "--from", str(tmp_path / "sqlite" / "regauth.db"), "--to", postgres_url)
+    assert copied["rows"]["robots"] == 1
+    store = PostgresStore(postgres_url, bcrypt_cost=4)
+    try:
+        assert store.authenticate("acme+ci", secret).username == "acme+ci"
+    finally:
+        store.close()
+    # A second copy into the same database is refused: it is no longer empty.
+    assert main(["store", "copy", "--from", str(tmp_path / "sqlite" / "regauth.db"), "--to", postgres_url, *flags]) == 1
+    assert "already holds rows" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from gateway.config import Config
-from gateway.store_copy_command import add_store_command
+from gateway.cli.store_copy import add_store_command
 from tests.conftest import FAST_BCRYPT_COST
 from tests.stores import dangling_references
 from tokenstore import InvalidCredentials, Resource, Store

@@ -9,7 +9,7 @@ import time
 from tokenstore.errors import CopyError, CopyUnavailable
 from tokenstore.opening import copy_locations, location_shown
 
-EXIT_ERROR = 1
+from .output import EXIT_ERROR
 
 
 def add_store_command(subparsers, settings_parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
