@@ -139,9 +139,15 @@ class Replica:
         self.launch()
         self.wait_ready()
 
+    def freeze(self) -> None:
+        """SIGSTOP the replica's process group: it accepts nothing more and answers nothing
+        in flight, as a host that hangs."""
+        assert self.daemon is not None
+        os.killpg(self.daemon.proc.pid, signal.SIGSTOP)
+
     def kill(self) -> None:
-        """SIGKILL the replica's process group, as a host that dies would; returns once it
-        is gone."""
+        """SIGKILL the replica's process group (stopped or not), as a host that dies would;
+        returns once it is gone."""
         assert self.daemon is not None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.daemon.proc.pid, signal.SIGKILL)
