@@ -223,7 +223,7 @@ def init_replicas(base: Path, settings: tuple[str, ...], names=REPLICA_NAMES) ->
         for name in SHARED_KEY_FILES:
             shutil.copy2(first.data_dir / name, replica.data_dir / name)  # keeps the key's mode 0600
     with concurrent.futures.ThreadPoolExecutor(len(others)) as pool:
-        for replica, result in zip(others, pool.map(lambda replica: replica.cli("init"), others)):
+        for replica, result in zip(others, pool.map(lambda replica: replica.cli("init"), others), strict=True):
             assert (result["created"], result["kid"]) == (False, made["kid"]), (replica.name, result)
     return replicas
 
@@ -251,8 +251,8 @@ def replica_stack(
             auth_block = replicas[0].cli.text("registry-config", "--listen", f"127.0.0.1:{replicas[0].port}")
             root = base / "registry"
             root.mkdir()
-            daemon = Daemon("docker-registry", [registry_bin, "serve", str(registry_config(root, registry_port, auth_block))],
-                            base / "registry.log")
+            config = registry_config(root, registry_port, auth_block)
+            daemon = Daemon("docker-registry", [registry_bin, "serve", str(config)], base / "registry.log")
             daemons.append(daemon)
             daemon.wait_ready(lambda: http_status(f"http://127.0.0.1:{registry_port}/v2/") == 401, START_TIMEOUT)
         for replica in replicas:
@@ -320,7 +320,9 @@ class Browser:
         self.cookies: dict[str, str] = {}
 
     def request(self, base_url: str, method: str, path: str, form: Mapping[str, str] | None = None) -> HttpReply:
-        headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in self.cookies.items())} if self.cookies else {}
+        headers = {}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
         body = None
         if form is not None:
             body = urlencode(form).encode()

@@ -127,17 +127,22 @@ def timed(method: str, url: str, headers: dict | None = None, body: bytes | None
 
 class Load:
     """Threads that each call ``step()`` over and over until ``stop()``, at most
-    ``max_steps`` times each."""
+    ``max_steps`` times each; ``stop()`` raises what a step raised."""
 
     def __init__(self, steps: list[Callable[[], None]], max_steps: int = 2000):
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(step, max_steps), daemon=True) for step in steps]
+        self._errors: list[BaseException] = []
 
     def _run(self, step: Callable[[], None], max_steps: int) -> None:
         for _ in range(max_steps):
             if self._stop.is_set():
                 return
-            step()
+            try:
+                step()
+            except BaseException as exc:  # noqa: BLE001 - handed to stop(), in the test's thread
+                self._errors.append(exc)
+                return
 
     def __enter__(self) -> Load:
         for thread in self._threads:
@@ -149,6 +154,8 @@ class Load:
         for thread in self._threads:
             thread.join(REQUEST_TIMEOUT + 5)
             assert not thread.is_alive(), "a load thread did not stop"
+        if self._errors:
+            raise self._errors[0]
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
@@ -335,7 +342,8 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_write_and_tokens_keep
     assert checked >= 10, checked
     answers = sum((writer.answers for writer in writers), collections.Counter())
     print(f"{len(tokens)} token requests, all 200 ({len(after_kill)} after the kill, {len(rerouted)} of them in "
-          f"flight on the replica when it died); {checked} acknowledged writes all present; API answers {dict(answers)}")
+          f"flight on the replica when it died); {checked} acknowledged writes all present; "
+          f"API answers {dict(answers)}")
 
 
 # --------------------------------------------------------------------------- PostgreSQL down
@@ -367,24 +375,24 @@ def test_postgresql_down_is_a_503_everywhere_and_the_replicas_recover_by_themsel
     with Load([asker(replica) for replica in cluster.replicas] + [via_nginx]):
         time.sleep(0.5)
         down_at = time.monotonic()
-        marks = {name: len(outcomes) for name, outcomes in seen.items()}
+        marks = {replica.name: len(seen[replica.name]) for replica in cluster.replicas}
         getattr(postgres, how)()
         # Every replica notices within NOTICE_SECONDS: a 503 with Retry-After on /token.
-        for replica in cluster.replicas:
-            wait_until(lambda: any(o.status == 503 for o in seen[replica.name][marks[replica.name]:]),
-                       timeout=NOTICE_SECONDS, what=f"a 503 from replica {replica.name}")
+        for name in marks:
+            wait_until(lambda name=name: any(o.status == 503 for o in seen[name][marks[name]:]),
+                       timeout=NOTICE_SECONDS, what=f"a 503 from replica {name}")
         noticed = time.monotonic() - down_at
         for replica in cluster.replicas:
             ready = timed("GET", replica.url + "/readyz")
             assert (ready.status, ready.retry_after is not None) == (503, True), (replica.name, ready)
             assert timed("GET", replica.url + "/livez").status == 200, replica.name
         time.sleep(1.0)
-        outage = {name: outcomes[marks[name]:] for name, outcomes in seen.items()}
+        outage = {name: seen[name][marks[name]:] for name in marks}
         nginx_outage = list(through_nginx)
         postgres.start()
         up_at = time.monotonic()
         for replica in cluster.replicas:
-            wait_until(lambda: seen[replica.name][-1].status == 200
+            wait_until(lambda replica=replica: seen[replica.name][-1].status == 200
                        and timed("GET", replica.url + "/readyz").status == 200,
                        timeout=RECOVERY_SECONDS, what=f"replica {replica.name} serving again")
         recovered = time.monotonic() - up_at
@@ -401,6 +409,6 @@ def test_postgresql_down_is_a_503_everywhere_and_the_replicas_recover_by_themsel
     assert set(nginx_statuses) <= {200, 502, 503}, nginx_statuses
     assert {replica.name: replica.daemon.proc.pid for replica in cluster.replicas} == pids  # no restart
     assert all(replica.running for replica in cluster.replicas)
+    per_replica = {name: dict(collections.Counter(o.status for o in outcomes)) for name, outcomes in outage.items()}
     print(f"PostgreSQL {how}: 503 from every replica within {noticed:.2f} s; served again {recovered:.2f} s after "
-          f"it was back; during the outage: {({n: dict(collections.Counter(o.status for o in os)) for n, os in outage.items()})}, "
-          f"through nginx {dict(nginx_statuses)}")
+          f"it was back; during the outage: {per_replica}, through nginx {dict(nginx_statuses)}")

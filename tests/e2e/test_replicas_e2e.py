@@ -112,7 +112,8 @@ def test_every_replica_serves_the_one_key_and_is_ready(cluster: ReplicaStack, jw
 def test_nginx_spreads_token_requests_over_the_three_replicas(cluster, admin, org, jwks):
     robot = create_robot(cluster.replicas[0].url, admin, org, "spread", ("app", "read"))
     for _ in range(12):
-        assert granted(token_request(cluster.url, robot, f"repository:{org}/app:pull"), jwks) == {f"{org}/app": ["pull"]}
+        reply = token_request(cluster.url, robot, f"repository:{org}/app:pull")
+        assert granted(reply, jwks) == {f"{org}/app": ["pull"]}
 
     def served() -> dict[str, int]:
         return {
