@@ -1,8 +1,10 @@
 """The aiohttp application: ``create_app(config)``, the one place that wires every flow."""
 
+import logging
+
 from aiohttp import web
 
-from tokenstore import open_store
+from tokenstore import StoreUnavailable, open_store
 from tokenstore.interface import TokenStore
 
 from .api.federation import add_routes as add_federation_routes
@@ -29,6 +31,8 @@ from .token.jwks import jwks
 from .token.login_throttle import LoginThrottle
 from .ui import add_routes as add_ui_routes
 
+log = logging.getLogger(__name__)
+
 # Token requests and API bodies are small; refuse anything large before reading it.
 MAX_BODY_BYTES = 64 * 1024
 
@@ -49,6 +53,8 @@ def create_app(config, *, store: TokenStore | None = None) -> web.Application:
     app.router.add_post("/token", post_token)
     app.router.add_get("/oauth2/federation/robot/token", federation_exchange)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/.well-known/jwks.json", jwks)
     add_registry_events_route(app)
     app.cleanup_ctx.append(gc_schedule)
@@ -87,3 +93,28 @@ def _resources(given_store: TokenStore | None):
             store.close()
 
     return context
+
+
+async def livez(request: web.Request) -> web.Response:
+    """200 while the process answers: the probe for restarting a hung process, which never
+    looks at the store (a database outage is no reason to restart every replica)."""
+    return web.json_response({"status": "ok"})
+
+
+# Seconds a load balancer or client is told to wait before asking a replica that is not ready.
+READYZ_RETRY_AFTER = "5"
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 when the store answers a read (``store.check()`` in the database pool); 503 with
+    Retry-After and the cause in ``reason`` otherwise: the probe for taking a replica out of
+    a load balancer's rotation."""
+    try:
+        await request.app[OFFLOAD].database(request.app[STORE].check)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        reason = exc.cause if isinstance(exc, StoreUnavailable) else "the database did not answer a read"
+        log.warning("readiness check failed: %s (%s)", reason, exc.__class__.__name__)
+        return web.json_response(
+            {"status": "unavailable", "reason": reason}, status=503, headers={"Retry-After": READYZ_RETRY_AFTER},
+        )
+    return web.json_response({"status": "ok"})
