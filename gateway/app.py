@@ -4,7 +4,7 @@ import logging
 
 from aiohttp import web
 
-from tokenstore import StoreUnavailable, open_store
+from tokenstore import open_store
 from tokenstore.interface import TokenStore
 
 from .api.federation import add_routes as add_federation_routes
@@ -19,7 +19,7 @@ from .offload import Offload
 from .registry.events import add_route as add_registry_events_route
 from .server.database_watch import database_watch
 from .server.gc_schedule import gc_schedule
-from .server.health import healthz
+from .server.health import healthz, livez, readyz
 from .text_guard import text_guard_middleware
 from .token import keys
 from .token.authn import KeylessCredentials, RefreshTokens, RobotSecrets
@@ -94,27 +94,3 @@ def _resources(given_store: TokenStore | None):
 
     return context
 
-
-async def livez(request: web.Request) -> web.Response:
-    """200 while the process answers: the probe for restarting a hung process, which never
-    looks at the store (a database outage is no reason to restart every replica)."""
-    return web.json_response({"status": "ok"})
-
-
-# Seconds a load balancer or client is told to wait before asking a replica that is not ready.
-READYZ_RETRY_AFTER = "5"
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """200 when the store answers a read (``store.check()`` in the database pool); 503 with
-    Retry-After and the cause in ``reason`` otherwise: the probe for taking a replica out of
-    a load balancer's rotation."""
-    try:
-        await request.app[OFFLOAD].database(request.app[STORE].check)
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        reason = exc.cause if isinstance(exc, StoreUnavailable) else "the database did not answer a read"
-        log.warning("readiness check failed: %s (%s)", reason, exc.__class__.__name__)
-        return web.json_response(
-            {"status": "unavailable", "reason": reason}, status=503, headers={"Retry-After": READYZ_RETRY_AFTER},
-        )
-    return web.json_response({"status": "ok"})

@@ -1,4 +1,5 @@
-"""``GET /healthz``: whether this worker's store answers."""
+"""The probes: ``GET /livez`` (the process answers), ``GET /readyz`` and ``GET /healthz`` (the
+store answers a read)."""
 
 import logging
 
@@ -21,4 +22,29 @@ async def healthz(request: web.Request) -> web.Response:
         reason = exc.cause if isinstance(exc, StoreUnavailable) else "the database did not answer a read"
         log.warning("health check failed: %s (%s)", reason, exc.__class__.__name__)
         return web.json_response({"status": "unavailable", "reason": reason}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def livez(request: web.Request) -> web.Response:
+    """200 while the process answers: the probe for restarting a hung process, which never
+    looks at the store (a database outage is no reason to restart every replica)."""
+    return web.json_response({"status": "ok"})
+
+
+# Seconds a load balancer or client is told to wait before asking a replica that is not ready.
+READYZ_RETRY_AFTER = "5"
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 when the store answers a read (``store.check()`` in the database pool); 503 with
+    Retry-After and the cause in ``reason`` otherwise: the probe for taking a replica out of
+    a load balancer's rotation."""
+    try:
+        await request.app[OFFLOAD].database(request.app[STORE].check)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        reason = exc.cause if isinstance(exc, StoreUnavailable) else "the database did not answer a read"
+        log.warning("readiness check failed: %s (%s)", reason, exc.__class__.__name__)
+        return web.json_response(
+            {"status": "unavailable", "reason": reason}, status=503, headers={"Retry-After": READYZ_RETRY_AFTER},
+        )
     return web.json_response({"status": "ok"})
