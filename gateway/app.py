@@ -1,6 +1,5 @@
 """The aiohttp application: ``create_app(config)``, the one place that wires every flow."""
 
-import logging
 
 from aiohttp import web
 
@@ -31,7 +30,6 @@ from .token.jwks import jwks
 from .token.login_throttle import LoginThrottle
 from .ui import add_routes as add_ui_routes
 
-log = logging.getLogger(__name__)
 
 # Token requests and API bodies are small; refuse anything large before reading it.
 MAX_BODY_BYTES = 64 * 1024
