@@ -192,27 +192,46 @@ class PostgresDatabase:
                 return self._run(query, params)
         return self._run(query, params)
 
+    def row_lock(self, alias: str) -> str:
+        """`` FOR UPDATE OF alias``: the writers' batches of several processes run side by side
+        (``run_batch``), so a row read to be changed is locked."""
+        return f" FOR UPDATE OF {alias}"
+
     @contextlib.contextmanager
     def atomic(self, *, lock_wait: float | None = None) -> Iterator["PostgresDatabase"]:
         """A write transaction holding the write lock from its start, committed at the end of
         the block or rolled back when it raises; nested: a savepoint.
 
-        ``lock_wait`` (seconds; the outermost block only) replaces the connection's lock
-        timeout for this transaction: BRIEF_LOCK_WAIT for a write to skip rather than wait.
-        Raises StoreBusy when the lock is not granted in time, StoreUnavailable when
+        ``lock_wait`` (seconds) replaces the connection's lock timeout for the block:
+        BRIEF_LOCK_WAIT for a write to skip rather than wait (nested, for the row locks it
+        meets). Raises StoreBusy when a lock is not granted in time, StoreUnavailable when
         PostgreSQL cannot answer.
         """
+        with self._transaction(lock_wait=lock_wait, lock="pg_advisory_xact_lock"):
+            yield self
+
+    @contextlib.contextmanager
+    def _transaction(self, *, lock_wait: float | None, lock: str) -> Iterator[None]:
+        """``atomic``'s body; ``lock`` names the advisory lock function the outermost block
+        takes (exclusive, or shared for the writer's batches)."""
         if self._depth:
             with self._savepoint():
-                yield self
+                if lock_wait is None:
+                    yield
+                    return
+                # SET LOCAL lasts until the transaction ends: put it back after the block (a
+                # rollback to the savepoint undoes it by itself).
+                self._run_plain(f"SET LOCAL lock_timeout = {_milliseconds(lock_wait)}")
+                yield
+                self._run_plain(f"SET LOCAL lock_timeout = {_milliseconds(self._lock_timeout)}")
             return
         begin = "BEGIN; "
         if lock_wait is not None:
             begin += f"SET LOCAL lock_timeout = {_milliseconds(lock_wait)}; "
-        self._run_plain(begin + f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        self._run_plain(begin + f"SELECT {lock}({WRITE_LOCK_KEY})")
         self._depth = 1
         try:
-            yield self
+            yield
         except BaseException:
             self._depth = 0
             self._rollback()
@@ -227,6 +246,11 @@ class PostgresDatabase:
         """Run each zero-argument callable in ``jobs`` in one write transaction, each in a
         savepoint: a job that raises is rolled back alone.
 
+        The batch holds the write lock SHARED: the writer threads of every process run their
+        batches (token issuance and audit rows, which remove no credential) side by side,
+        while every other write transaction (a delete, a regenerate, a grant revoked) holds
+        it exclusively, so an issuance and such a change never overlap.
+
         Returns one ``(True, result)`` or ``(False, exception)`` per job, in order; when the
         transaction itself fails (lock not granted, connection lost, commit refused), every
         job gets that error (StoreBusy or StoreUnavailable). Raises nothing.
@@ -235,7 +259,7 @@ class PostgresDatabase:
             return []
         results: list[tuple[bool, object]] = []
         try:
-            with self.atomic():
+            with self._transaction(lock_wait=None, lock="pg_advisory_xact_lock_shared"):
                 for job in jobs:
                     try:
                         with self.atomic():

@@ -76,11 +76,12 @@ class AuditQueries(QueryBase):
         counted = self.db.execute(
             "SELECT a.id, a.metadata FROM audit_log a JOIN namespaces n ON n.id = a.namespace_id"
             " WHERE n.name = ? AND n.deleted_at IS NULL AND a.aggregate_key = ? AND a.created > ?"
-            " ORDER BY a.created DESC LIMIT 1",
+            f" ORDER BY a.created DESC LIMIT 1{self.db.row_lock('a')}",
             [namespace, key, now - interval],
         ).fetchone()
         if counted is not None:
-            # Read and written under the writer's transaction, so no count is lost.
+            # Read (its row locked where writers run side by side) and written in one
+            # transaction, so no count is lost.
             row_id, stored = counted
             stored = json.loads(stored)
             stored["count"] = int(stored.get("count", 1)) + 1

@@ -38,4 +38,9 @@ class SqlDatabase(Protocol):
     @property
     def in_transaction(self) -> bool: ...
 
+    def row_lock(self, alias: str) -> str:
+        """The clause that ends a SELECT to lock the rows it reads of table ``alias`` until
+        the transaction ends ("" where every write transaction runs alone anyway)."""
+        ...
+
     def close(self) -> None: ...

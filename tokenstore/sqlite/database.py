@@ -233,6 +233,10 @@ class SqliteDatabase:
     def in_transaction(self) -> bool:
         return self.sqlite.conn.in_transaction
 
+    def row_lock(self, alias: str) -> str:
+        """Nothing: SQLite runs one write transaction at a time."""
+        return ""
+
     def execute(self, sql: str, params=()) -> "sqlite3.Cursor | ReturnedRows":
         """Run one statement; returns its cursor. Raises as ``translate`` says."""
         try:
