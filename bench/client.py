@@ -126,10 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--addresses", type=int, default=1, help="flood: how many client addresses")
     args = parser.parse_args(argv)
     credentials = json.load(sys.stdin)
+    names, secret = credentials["names"], credentials["secret"]
     if args.mode == "flood":
-        result = asyncio.run(flood(args.url[0], credentials["names"][0], args.concurrency, args.deadline, args.addresses))
+        result = asyncio.run(flood(args.url[0], names[0], args.concurrency, args.deadline, args.addresses))
     else:
-        result = asyncio.run(cold(args.url, credentials["names"], credentials["secret"], args.concurrency, args.deadline))
+        result = asyncio.run(cold(args.url, names, secret, args.concurrency, args.deadline))
     json.dump(result, sys.stdout)
     return 0
 

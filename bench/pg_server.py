@@ -5,7 +5,8 @@ The server is ``tests.postgres_server.PostgresServer`` (initdb in a temporary di
 127.0.0.1 only, stopped and removed at the end) with the tests' speed-for-durability trades
 undone: every commit is flushed to disk (fsync, synchronous_commit, full_page_writes on) and
 max_connections is PostgreSQL's default, 100. pg_stat_statements is loaded (as on most
-production servers) to count the statements each token costs.
+production servers; with track_planning, whose cost is a clock read per statement planned)
+to count the statements each token costs and their planning and execution time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ DURABLE = {
     "max_wal_senders": "10",
     "max_connections": "100",
     "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.track_planning": "on",
 }
 # The write lock as pg_locks shows a bigint advisory lock: high and low 32 bits, subid 1.
 _LOCK_HIGH, _LOCK_LOW = WRITE_LOCK_KEY >> 32, WRITE_LOCK_KEY & 0xFFFF_FFFF
@@ -91,11 +93,11 @@ class BenchPostgres:
         """The statements run in ``dbname`` since ``reset_statements``, most called first."""
         with psycopg.connect(self.url(dbname), autocommit=True, connect_timeout=5) as conn:
             rows = conn.execute(
-                "SELECT query, calls, total_exec_time FROM pg_stat_statements"
+                "SELECT query, calls, total_exec_time, total_plan_time FROM pg_stat_statements"
                 " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 " AND query NOT LIKE '%%pg_stat_statements%%' ORDER BY calls DESC"
             ).fetchall()
-        return [Statement(" ".join(query.split()), calls, total) for query, calls, total in rows]
+        return [Statement(" ".join(query.split()), calls, total, plan) for query, calls, total, plan in rows]
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,40 @@ class Statement:
 
     query: str
     calls: int
-    total_ms: float
+    total_ms: float  # executing
+    plan_ms: float
+
+
+@dataclass(frozen=True)
+class TokenTransactions:
+    """What the statements of a warm token load add up to, per token (each token writes one
+    audit INSERT) and per write transaction (each ends in one COMMIT)."""
+
+    tokens: int
+    commits: int
+    statements_per_token: float  # inside the transaction: not BEGIN, the lock or COMMIT
+    planning_us: float  # per token
+    executing_us: float  # per token
+    lock_wait_ms: float  # per transaction
+
+    @classmethod
+    def of(cls, statements: list[Statement]) -> TokenTransactions:
+        """Add up ``statements`` (``BenchPostgres.statements`` after a warm run)."""
+        def starting(*words: str) -> list[Statement]:
+            return [st for st in statements if st.query.upper().startswith(words)]
+
+        tokens = max(1, sum(st.calls for st in starting("INSERT INTO AUDIT_LOG")))
+        locks = starting("SELECT PG_ADVISORY_XACT_LOCK")
+        framing = {id(st) for st in starting("BEGIN", "COMMIT", "SELECT PG_ADVISORY_XACT_LOCK")}
+        inside = [st for st in statements if id(st) not in framing]
+        return cls(
+            tokens=tokens,
+            commits=sum(st.calls for st in starting("COMMIT")),
+            statements_per_token=sum(st.calls for st in inside) / tokens,
+            planning_us=sum(st.plan_ms for st in inside) / tokens * 1000,
+            executing_us=sum(st.total_ms for st in inside) / tokens * 1000,
+            lock_wait_ms=sum(st.total_ms for st in locks) / max(1, sum(st.calls for st in locks)),
+        )
 
 
 @dataclass
@@ -133,11 +168,12 @@ def _holder_activity(state: str | None, wait_type: str | None, wait_event: str |
     """Name what a backend holding the write lock is doing."""
     if wait_type == "Client" or (state or "").startswith("idle in transaction"):
         return "waiting for regauth's next statement"
-    if wait_type == "IO" and (wait_event or "").startswith("WAL") or wait_type == "LWLock" and "WAL" in (wait_event or ""):
+    if wait_type in ("IO", "LWLock") and "WAL" in (wait_event or ""):
         return "writing and flushing the WAL"
     if wait_type is None:
         return "running a statement"
-    return f"{wait_type}:{wait_event}"
+    # The two views are read a moment apart: the holder may already be elsewhere.
+    return "other"
 
 
 class LockSampler:

@@ -176,3 +176,13 @@ def connections_to(pid: int, port: int) -> int:
         if fields[2] == remote and fields[3] == "01" and fields[9] in inodes:
             count += 1
     return count
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """utime + stime of the main thread of ``pid`` alone (regauth's event loop), 0 when it
+    is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

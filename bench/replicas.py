@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import loadgen, pg_seed
-from .pg_server import BenchPostgres, LockSampler, lock_ceiling
-from .procs import connections_to, free_port
+from .pg_server import BenchPostgres, LockSampler, TokenTransactions, lock_ceiling
+from .procs import connections_to, free_port, main_thread_cpu_seconds
 
 if TYPE_CHECKING:
     from .run import Bench, Regauth
@@ -53,6 +53,9 @@ class Measured:
     run: loadgen.Run
     regauth_cpu: float
     postgres_cpu: float
+    # Of regauth_cpu, what the event loops (the workers' main threads) spent; the rest is
+    # their database, writer and bcrypt threads.
+    loop_cpu: float
 
 
 class PostgresPhases:
@@ -120,12 +123,15 @@ class PostgresPhases:
             script, threads = bench.rotate_script, None
         else:
             script, threads = loadgen.spread_script(bench.rotate_script, [s.port for s in servers]), len(servers)
+        loops = [pid for s in servers for pid in s.worker_pids()]
         cpu0 = sum(s.daemon.cpu_seconds() for s in servers)
+        loop0 = sum(main_thread_cpu_seconds(pid) for pid in loops)
         pg0 = self.pg.cpu_seconds() if self.pg else 0.0
         run_ = loadgen.wrk(servers[0].url(bench.token_path), connections=connections, seconds=seconds,
                            script=script, threads=threads)
         return Measured(run_, sum(s.daemon.cpu_seconds() for s in servers) - cpu0,
-                        (self.pg.cpu_seconds() - pg0) if self.pg else 0.0)
+                        (self.pg.cpu_seconds() - pg0) if self.pg else 0.0,
+                        sum(main_thread_cpu_seconds(pid) for pid in loops) - loop0)
 
     # -- (h) ---------------------------------------------------------------------------
 
@@ -170,8 +176,10 @@ class PostgresPhases:
             chosen = median[name, connections] = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2]
             run_ = chosen.run
             mine, theirs = (sum(m.regauth_cpu for m in measured), sum(m.postgres_cpu for m in measured))
+            loop = sum(m.loop_cpu for m in measured)
             requests = max(1, sum(m.run.requests for m in measured))
-            cpu = f"{mine / requests * 1e6:.0f} µs of regauth CPU per request"
+            cpu = (f"{mine / requests * 1e6:.0f} µs of regauth CPU per request ({loop / requests * 1e6:.0f} on the "
+                   f"event loops)")
             if name.startswith("PostgreSQL"):
                 cpu += f" + {theirs / requests * 1e6:.0f} µs of PostgreSQL's"
             opened = f" ({run_.connections} connections)" if run_.connections != connections else ""
@@ -231,24 +239,16 @@ class PostgresPhases:
             pg.reset_statements(SHARED_DB)
             with LockSampler(pg, SHARED_DB) as sampler:
                 run_ = self.warm(servers, 64, bench.args.duration).run
-            statements = pg.statements(SHARED_DB)
-            share = sampler.share
-            calls = {kind: sum(st.calls for st in statements if st.query.upper().startswith(kind))
-                     for kind in ("COMMIT", "INSERT INTO AUDIT_LOG", "SELECT PG_ADVISORY_XACT_LOCK")}
-            tokens = max(1, calls["INSERT INTO AUDIT_LOG"])
-            lock_wait = sum(st.total_ms for st in statements if st.query.upper().startswith("SELECT PG_ADVISORY_XACT_LOCK"))
-            inside = [st for st in statements if not st.query.upper().startswith(("BEGIN", "COMMIT", "SELECT PG_ADVISORY"))]
-            per_token = sum(st.calls for st in inside) / tokens
-            executing = sum(st.total_ms for st in inside) / tokens * 1000
-            held = share.held_share
+            tx, share = TokenTransactions.of(pg.statements(SHARED_DB)), sampler.share
             holder = ", ".join(f"{what} {part:.0%}" for what, part in share.holder_shares().items())
-            hold_per_token = held * run_.seconds / max(1, run_.requests) * 1000
+            hold_per_token = share.held_share * run_.seconds / max(1, run_.requests) * 1000
             r.add("h", f"write lock during warm /token c=64, {name}",
-                  f"{run_.rate:,.0f} req/s; {tokens / max(1, calls['COMMIT']):.1f} tokens per commit, "
-                  f"{per_token:.1f} statements per token inside the transaction, executing in {executing:.0f} µs "
-                  f"in all; the lock held {held:.0%} of the time ({hold_per_token:.2f} ms per token; holder "
+                  f"{run_.rate:,.0f} req/s; {tx.tokens / max(1, tx.commits):.1f} tokens per commit, "
+                  f"{tx.statements_per_token:.1f} statements per token inside the transaction, planned in "
+                  f"{tx.planning_us:.0f} µs and executed in {tx.executing_us:.0f} µs in all; the lock held "
+                  f"{share.held_share:.0%} of the time ({hold_per_token:.2f} ms per token; holder "
                   f"{holder or 'none seen'}), {share.mean_waiting:.1f} transactions waiting for it on average, "
-                  f"{lock_wait / max(1, calls['SELECT PG_ADVISORY_XACT_LOCK']):.1f} ms each")
+                  f"{tx.lock_wait_ms:.1f} ms each")
         rate, held_ms = lock_ceiling(pg, CEILING_SECONDS, CEILING_WRITERS)
         r.add("h", f"write lock alone: {CEILING_WRITERS} writers committing one row each under it, no regauth",
               f"{rate:,.0f} commits/s, lock held {held_ms:.2f} ms per commit")

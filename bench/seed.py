@@ -172,8 +172,8 @@ def filler_rows(plan: FillerPlan, hashed: str, now: float) -> list[tuple[str, tu
          ((first_repo + n * FILLER_REPOSITORIES_PER_NAMESPACE + r, first_ns + n, f"repo{r:02d}", "private", now)
           for n in range(plan.namespaces) for r in range(FILLER_REPOSITORIES_PER_NAMESPACE))),
         ("robots", ("id", "namespace_id", "shortname", "created"),
-         ((first_robot + i, first_ns + i // FILLER_ROBOTS_PER_NAMESPACE, f"bot{i % FILLER_ROBOTS_PER_NAMESPACE:03d}", now)
-          for i in range(plan.robots))),
+         ((first_robot + i, first_ns + i // FILLER_ROBOTS_PER_NAMESPACE,
+           f"bot{i % FILLER_ROBOTS_PER_NAMESPACE:03d}", now) for i in range(plan.robots))),
         ("robot_secrets", ("id", "robot_id", "hash", "created"),
          ((plan.first_secret + i, first_robot + i, hashed, now) for i in range(plan.robots))),
         ("permissions", ("robot_id", "namespace_id", "repository_id", "role", "created"), grants()),
