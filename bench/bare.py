@@ -32,10 +32,10 @@ def signing_handler(data_dir: Path):
     """Return a handler answering a token signed per request with the key in ``data_dir``."""
     # Imported here: the plain ceilings stay free of the gateway's imports.
     from bench.run import ISSUER, SCOPE, SERVICE
-    from gateway import keys
-    from gateway.scopes import parse_scope
-    from gateway.token_endpoint import token_body
-    from gateway.tokens import Access, mint
+    from gateway.token import keys
+    from gateway.token.scopes import parse_scope
+    from gateway.token.response import token_body
+    from gateway.token.tokens import Access, mint
 
     key = keys.load(data_dir / "signing-key.pem", data_dir / "signing-cert.pem")
     # The grant the warm token requests get: the whole scope they ask for.

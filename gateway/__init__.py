@@ -1,1 +1,3 @@
-"""gateway: regauth's HTTP side. The token endpoint, JWT minting, the API and the CLI."""
+"""gateway: regauth's HTTP side, by flow: ``token`` (the token path), ``federation``,
+``registry``, ``api``, ``ui`` and ``cli``, wired together in ``app``. The README's
+"Architecture" section has the map, docs/architecture.md the reasons."""

@@ -1,32 +1,35 @@
-"""The aiohttp application: ``create_app(config)``."""
+"""The aiohttp application: ``create_app(config)``, the one place that wires every flow."""
 
-import logging
 
 from aiohttp import web
 
-from tokenstore import StoreUnavailable, open_store
+from tokenstore import open_store
 from tokenstore.interface import TokenStore
 
-from . import keys, no_store
-from .appkeys import CONFIG, CREDENTIALS, LOGIN_THROTTLE, OFFLOAD, SIGNING_KEY, STORE
-from .credential_cache import CredentialChecker
-from .database_watch import database_watch
-from .errors import error_middleware
-from .federation_exchange import exchange as federation_exchange
-from .federation_exchange import open_verifier
-from .forwarded import untrusted_forwarder_warning
-from .api.routes import add_routes as add_api_routes
 from .api.federation import add_routes as add_federation_routes
-from .gc_schedule import gc_schedule
-from .login_throttle import LoginThrottle
+from .api.routes import add_routes as add_api_routes
+from .appkeys import AUTHENTICATORS, AUTHORIZER, CONFIG, LOGIN_THROTTLE, OFFLOAD, REFRESH_TOKENS, SIGNING_KEY, STORE
+from .edge import no_store
+from .edge.errors import error_middleware
+from .edge.forwarded import untrusted_forwarder_warning
+from .federation.exchange import exchange as federation_exchange
+from .federation.exchange import open_verifier
 from .offload import Offload
-from .token_endpoint import get_token
-from .token_grants import post_token
-from .registry_events import add_route as add_registry_events_route
+from .registry.events import add_route as add_registry_events_route
+from .server.database_watch import database_watch
+from .server.gc_schedule import gc_schedule
+from .server.health import healthz, livez, readyz
 from .text_guard import text_guard_middleware
+from .token import keys
+from .token.authn import KeylessCredentials, RefreshTokens, RobotSecrets
+from .token.authz import StoreRoles
+from .token.credential_cache import CredentialChecker
+from .token.endpoint import get_token
+from .token.grants import post_token
+from .token.jwks import jwks
+from .token.login_throttle import LoginThrottle
 from .ui import add_routes as add_ui_routes
 
-log = logging.getLogger(__name__)
 
 # Token requests and API bodies are small; refuse anything large before reading it.
 MAX_BODY_BYTES = 64 * 1024
@@ -48,6 +51,8 @@ def create_app(config, *, store: TokenStore | None = None) -> web.Application:
     app.router.add_post("/token", post_token)
     app.router.add_get("/oauth2/federation/robot/token", federation_exchange)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/.well-known/jwks.json", jwks)
     add_registry_events_route(app)
     app.cleanup_ctx.append(gc_schedule)
@@ -68,10 +73,18 @@ def _resources(given_store: TokenStore | None):
         offload = Offload(store=store)
         app[STORE] = store
         app[OFFLOAD] = offload
-        app[CREDENTIALS] = CredentialChecker(store, offload)
-        app[LOGIN_THROTTLE] = LoginThrottle(
+        throttle = LoginThrottle(
             config.login_failures_per_address, config.login_failures_per_robot, config.max_pending_bcrypt,
         )
+        app[LOGIN_THROTTLE] = throttle
+        # Who is asking at /token: the first that claims the password answers. Keyless
+        # credentials are told by their prefix; a robot secret is anything else.
+        app[AUTHENTICATORS] = (
+            KeylessCredentials(store, offload, throttle),
+            RobotSecrets(CredentialChecker(store, offload), throttle),
+        )
+        app[REFRESH_TOKENS] = RefreshTokens(store, offload)
+        app[AUTHORIZER] = StoreRoles(store)
         yield
         offload.close()
         if given_store is None:
@@ -79,20 +92,3 @@ def _resources(given_store: TokenStore | None):
 
     return context
 
-
-async def healthz(request: web.Request) -> web.Response:
-    """200 when the store answers a read (and, for SQLite, its file is the one opened); 503
-    otherwise, with the cause in ``reason`` (e.g. "the database file was removed or replaced
-    while the server ran")."""
-    try:
-        await request.app[OFFLOAD].database(request.app[STORE].check)
-    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        reason = exc.cause if isinstance(exc, StoreUnavailable) else "the database did not answer a read"
-        log.warning("health check failed: %s (%s)", reason, exc.__class__.__name__)
-        return web.json_response({"status": "unavailable", "reason": reason}, status=503)
-    return web.json_response({"status": "ok"})
-
-
-async def jwks(request: web.Request) -> web.Response:
-    """Publish the public signing key as a JWK set (registry 3.x's ``jwks`` option)."""
-    return web.json_response({"keys": [request.app[SIGNING_KEY].jwk()]})

@@ -5,16 +5,20 @@ from aiohttp import web
 from tokenstore.interface import TokenStore
 
 from .config import Config
-from .credential_cache import CredentialChecker
-from .keys import SigningKey
-from .login_throttle import LoginThrottle
+from .federation.oidc import OIDCVerifier
 from .offload import Offload
-from .oidc import OIDCVerifier
+from .token.authn import RefreshTokens
+from .token.authz import Authorizer
+from .token.keys import SigningKey
+from .token.login_throttle import LoginThrottle
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", TokenStore)
 SIGNING_KEY = web.AppKey("signing_key", SigningKey)
 OFFLOAD = web.AppKey("offload", Offload)
-CREDENTIALS = web.AppKey("credentials", CredentialChecker)
+#: The login authenticators (``gateway.token.authn``), tried in order.
+AUTHENTICATORS = web.AppKey("authenticators", tuple)
+REFRESH_TOKENS = web.AppKey("refresh_tokens", RefreshTokens)
+AUTHORIZER = web.AppKey("authorizer", Authorizer)
 OIDC = web.AppKey("oidc", OIDCVerifier)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)

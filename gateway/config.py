@@ -192,13 +192,8 @@ class Config:
     @property
     def database_shown(self) -> str:
         """``database_location`` for a person to read, without any password in the URL."""
-        if not self.database:
-            return str(self.database_path)
-        parts = urlsplit(self.database)
-        if parts.password is None:
-            return self.database
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
+        from tokenstore.opening import location_shown
+        return location_shown(self.database_location)
 
     @property
     def key_path(self) -> Path:

@@ -1,6 +1,6 @@
 """Running tokenstore's blocking work off the event loop: a pool for bcrypt checks, a
 batching pool for database reads, and one writer thread that commits every write waiting
-for it in one transaction (docs/architecture.md, "Offloading", says why each is built so).
+for it in one transaction. docs/architecture.md, "Offloading", says why each is built so.
 """
 
 import asyncio

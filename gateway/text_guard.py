@@ -5,8 +5,8 @@ handler runs."""
 from aiohttp import web
 
 from .api.errors import invalid_request
-from .errors import HTTPProblem, bad_request
-from .text_input import TextInvalid, check_text, has_bad_text, short_name
+from .edge.errors import HTTPProblem, bad_request
+from .edge.text_input import TextInvalid, check_text, has_bad_text, short_name
 from .ui.errors import UiError
 
 # Paths whose errors take the registry's token error shape rather than the API's or the UI's.

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway import keys
 from gateway.app import create_app
 from gateway.config import Config
+from gateway.token import keys
 from tokenstore import Store, hashing
 from tests.postgres_server import postgres_server, postgres_url  # noqa: F401 - fixtures
 

@@ -106,3 +106,36 @@ class DuplicateRow(TokenStoreError):
 class StoreReplaced(StoreUnavailable):
     """Raised when the store's data was removed or replaced under the running process (an
     SQLite file deleted or swapped): every later use fails too, until a restart."""
+
+
+class CopyError(TokenStoreError):
+    """Raised when a store cannot be copied into another; nothing was written to the
+    destination."""
+
+
+class SourceMissing(CopyError):
+    """Raised when the source of a copy, an SQLite file, does not exist."""
+
+
+class DestinationNotEmpty(CopyError):
+    """Raised when the destination of a copy already holds rows: a copy keeps the source's
+    ids, which would clash with the rows there, and merging two installations is not a copy."""
+
+
+class SourceInvalid(CopyError):
+    """Raised when the source's rows cannot be written as they are: a row referring to one
+    the source does not hold, a value of the wrong type, a column the destination lacks."""
+
+
+class CopyUnavailable(StoreUnavailable):
+    """Raised when the source or the destination of a copy cannot answer; nothing was
+    written. ``side`` says which ("source" or "destination"), ``location`` where it is
+    (without any password), ``busy`` whether a lock was not granted in time (trying again
+    later may succeed)."""
+
+    def __init__(self, side: str, location: str, exc: StoreUnavailable):
+        super().__init__(exc.cause)
+        self.args = exc.args  # the message with its detail, for the log
+        self.side = side
+        self.location = location
+        self.busy = isinstance(exc, StoreBusy)

@@ -32,35 +32,20 @@ class RepositoryEvent:
     user_agent: str | None
 
 
-class RegistryActivityMixin:
-    """``record_repository_events``; mixed into ``tokenstore.Store``."""
-
-    def record_repository_events(self, events: list[RepositoryEvent]) -> int:
-        """Write one audit row per event not written before; returns how many were written.
-
-        An event whose namespace does not exist (any more) is dropped, as is one seen before.
-        """
-        now = self.clock()
-        written = 0
-        with self.db.atomic():
-            for event in events:
-                fresh = self.db.execute(
-                    "INSERT INTO registry_events_seen (event_id, received) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    [event.id, now],
-                ).rowcount
-                if not fresh:
-                    continue
-                namespace, _, name = event.repository.partition("/")
-                robot = event.actor is not None and ROBOT_SEPARATOR in event.actor
-                metadata = {
-                    "repo": name, "namespace": namespace, "tag": event.tag, "manifest_digest": event.digest,
-                    "useragent": event.user_agent, "event_id": event.id,
-                }
-                if event.actor is not None:
-                    metadata["robot" if robot else "username"] = event.actor
-                written += self.record_event(
-                    EVENT_KINDS[event.action], namespace, performer=event.actor,
-                    performer_kind=("robot" if robot else "user") if event.actor else None,
-                    ip=event.address, repository=name, metadata=metadata,
-                )
-        return written
+def audit_fields(event: RepositoryEvent) -> tuple[str, str, dict]:
+    """Return the audit row ``event`` becomes: its kind, the namespace whose log it goes to,
+    and the row's fields (``performer``, ``performer_kind``, ``ip``, ``repository``,
+    ``metadata``), in Quay's shape."""
+    namespace, _, name = event.repository.partition("/")
+    robot = event.actor is not None and ROBOT_SEPARATOR in event.actor
+    metadata = {
+        "repo": name, "namespace": namespace, "tag": event.tag, "manifest_digest": event.digest,
+        "useragent": event.user_agent, "event_id": event.id,
+    }
+    if event.actor is not None:
+        metadata["robot" if robot else "username"] = event.actor
+    fields = {
+        "performer": event.actor, "performer_kind": ("robot" if robot else "user") if event.actor else None,
+        "ip": event.address, "repository": name, "metadata": metadata,
+    }
+    return EVENT_KINDS[event.action], namespace, fields

@@ -17,40 +17,15 @@ WINDOW = 15 * 60.0
 _MAX_KEY_LENGTH = 255
 
 
-def _key(username: str, address: str | None) -> tuple[str, str]:
+def throttle_key(username: str, address: str | None) -> tuple[str, str]:
+    """Return the (user name, address) pair failures are counted under, each cut to a bounded length."""
     return username[:_MAX_KEY_LENGTH], (address or "")[:_MAX_KEY_LENGTH]
 
 
-class SigninThrottleMixin:
-    """Store methods for the sign-in throttle; mixed into ``tokenstore.Store``."""
-
-    def signin_wait(self, username: str, address: str | None) -> float:
-        """Return how many seconds must pass before ``username`` may try to sign in again from
-        ``address``; 0 when an attempt may go ahead now."""
-        now = self.clock()
-        rows = self.db.execute(
-            "SELECT failed_at FROM signin_failures WHERE username = ? AND address = ? AND failed_at > ?"
-            " ORDER BY failed_at DESC LIMIT ?",
-            [*_key(username, address), now - WINDOW, MAX_FAILURES],
-        ).fetchall()
-        if len(rows) < MAX_FAILURES:
-            return 0.0
-        return max(0.0, rows[-1][0] + WINDOW - now)
-
-    def record_signin_failure(self, username: str, address: str | None) -> None:
-        """Count a failed sign-in of ``username`` from ``address``."""
-        now = self.clock()
-        name, where = _key(username, address)
-        with self.db.atomic():
-            # Only the failures inside the window count: drop the pair's older ones on the way.
-            self.db.execute(
-                "DELETE FROM signin_failures WHERE username = ? AND address = ? AND failed_at <= ?",
-                [name, where, now - WINDOW],
-            )
-            self.db.execute(
-                "INSERT INTO signin_failures (username, address, failed_at) VALUES (?, ?, ?)", [name, where, now],
-            )
-
-    def clear_signin_failures(self, username: str, address: str | None) -> None:
-        """Forget the failed sign-ins of ``username`` from ``address`` (after a successful one)."""
-        self.db.execute("DELETE FROM signin_failures WHERE username = ? AND address = ?", [*_key(username, address)])
+def seconds_to_wait(recent_failures: list[float], now: float) -> float:
+    """Return how many seconds must pass before the next attempt, given the times of a pair's
+    most recent failures inside the window (newest first, at most MAX_FAILURES of them);
+    0 when an attempt may go ahead now."""
+    if len(recent_failures) < MAX_FAILURES:
+        return 0.0
+    return max(0.0, recent_failures[MAX_FAILURES - 1] + WINDOW - now)

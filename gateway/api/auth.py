@@ -1,29 +1,14 @@
-"""Who is calling the management API, and what they may do.
+"""Who is calling the management API (``Authorization: Bearer <API token>``), and what they
+may do: ``admin`` or ``member`` of the namespace a call is about.
 
-Authentication: ``Authorization: Bearer <API token>`` (``regauth token create USER``).
-Without it every endpoint answers 401 ``invalid_token``.
-
-Rights come from the caller's role in the namespace a call is about
-(``Store.namespace_access``):
-
-- ``admin``: an organization's admins, a user in their own namespace, and superusers in
-  every namespace. Admins manage the namespace's robots, repositories, permissions,
-  members and logs.
-- ``member``: an organization's plain members. They may list its robots (never a secret) and
-  read its repositories, nothing else.
-
-The ``require_*`` helpers check a right and return a ``Caller``, or raise: 400 for a
-malformed name, 403 ``insufficient_scope`` when the caller lacks the right (also when the
-namespace does not exist, so that names cannot be probed), and 404 only to those who would
-have the right, i.e. superusers, when the namespace does not exist. Use them in this order
-at the top of a handler, before reading the body.
-
-For robot endpoints (``/organization/{orgname}/robots/{robot_shortname}...`` and
-``/user/robots/{robot_shortname}...``) ``robot_from_path`` does all of it and returns the
-robot's full name::
+The ``require_*`` helpers check a right and return a ``Caller`` or raise 400, 403 (also for
+a namespace that does not exist, so names cannot be probed) or 404 (superusers only). Call
+them at the top of a handler, before reading the body. For robot routes ``robot_from_path``
+does all of it::
 
     caller, robot = await robot_from_path(request)          # admin of the robot's namespace
-    await request.app[OFFLOAD].database(store.get_robot, robot)
+
+docs/architecture.md, "Rights in the management API", says who holds which right.
 """
 
 from dataclasses import dataclass
@@ -33,8 +18,8 @@ from aiohttp import web
 from tokenstore import InvalidCredentials, Namespace, User
 from tokenstore.names import check_namespace
 
-from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..forwarded import client_address
+from ..appkeys import OFFLOAD, STORE
+from ..management.audit_fields import performer
 from .errors import forbidden, not_found, unauthorized
 
 _USER_KEY = web.RequestKey("api_user", User)
@@ -159,12 +144,3 @@ async def robot_from_path(request: web.Request, *, admin: bool = True) -> tuple[
     caller = await require_namespace_role(request, namespace, admin=admin, kind=kind)
     shortname = check_namespace(request.match_info["robot_shortname"], "robot shortname")
     return caller, f"{caller.namespace.name}+{shortname}"
-
-
-def performer(request: web.Request, user: User) -> dict:
-    """Return the ``performer``, ``performer_kind`` and ``ip`` fields of an audit row."""
-    return {
-        "performer": user.username,
-        "performer_kind": "user",
-        "ip": client_address(request, request.app[CONFIG].trusted_proxies),
-    }

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from ..text_input import TextInvalid, check_json_text
+from ..edge.text_input import TextInvalid, check_json_text
 from .errors import invalid_request
 
 _TRUE = ("true", "1", "yes", "on")

@@ -15,7 +15,7 @@ Every failure under ``/api/`` answers with Quay's problem body::
 
 Handlers raise ``ApiError``; ``api_error_middleware`` turns model errors, aiohttp's own
 404/405/413 and anything unexpected into one, and the application's error middleware renders
-it (``gateway.errors``).
+it (``gateway.edge.errors``).
 """
 
 import logging
@@ -24,8 +24,8 @@ from aiohttp import web
 
 from tokenstore import InvalidCredentials, NotFound, TokenStoreError
 from ..appkeys import CONFIG
-from ..errors import HTTPProblem, unavailable
-from ..forwarded import public_origin
+from ..edge.errors import HTTPProblem, unavailable
+from ..edge.forwarded import public_origin
 
 log = logging.getLogger(__name__)
 

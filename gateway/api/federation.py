@@ -16,7 +16,7 @@ in ``tokenstore.federation``.
 from aiohttp import web
 
 from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..issuer_policy import check_federation_issuers
+from ..federation.issuer_policy import check_federation_issuers
 from .auth import robot_from_path
 from .bodies import read_json
 

@@ -6,16 +6,14 @@ name), ``next_page`` (the token of the previous page). Ours: ``kind`` (one or mo
 repeated or comma-separated). Newest first, 20 per page.
 """
 
-import base64
-import binascii
-import json
 import re
 from datetime import datetime, timedelta, timezone
 
 from aiohttp import web
 
 from ..appkeys import OFFLOAD, STORE
-from ..presenters import quay_date
+from ..management.log_pages import PageTokenInvalid, decode_page, encode_page
+from ..management.presenters import quay_date
 from .auth import current_user, require_namespace_role
 from .errors import invalid_request
 from .views import audit_event_view
@@ -66,27 +64,6 @@ def kinds_filter(request: web.Request) -> list[str] | None:
     return kinds or None
 
 
-def encode_page(cursor: tuple[float, int]) -> str:
-    """Return the ``next_page`` token for a store cursor. Not secret: it only says where the
-    next page starts, and every page is still limited to the caller's namespace."""
-    return base64.urlsafe_b64encode(json.dumps(list(cursor)).encode()).decode().rstrip("=")
-
-
-def decode_page(token: str | None) -> tuple[float, int] | None:
-    """Return the store cursor of a ``next_page`` token; raises 400 when it is not one."""
-    if not token:
-        return None
-    try:
-        created, row_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if isinstance(created, bool) or not isinstance(row_id, int) or isinstance(row_id, bool):
-            raise ValueError
-        if not 0 <= row_id < 2**63:
-            raise ValueError
-        return float(created), row_id
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError, OverflowError):
-        raise invalid_request("next_page is not a page token from an earlier reply") from None
-
-
 async def _logs(request: web.Request, namespace: str, kind: str) -> web.Response:
     caller = await require_namespace_role(request, namespace, admin=True, kind=kind)
     store = request.app[STORE]
@@ -95,7 +72,10 @@ async def _logs(request: web.Request, namespace: str, kind: str) -> web.Response
     performer = request.query.get("performer") or None
     if performer is not None and len(performer) > 600:
         raise invalid_request("performer is too long")
-    before = decode_page(request.query.get("next_page"))
+    try:
+        before = decode_page(request.query.get("next_page"))
+    except PageTokenInvalid:
+        raise invalid_request("next_page is not a page token from an earlier reply") from None
     events, cursor = await request.app[OFFLOAD].database(
         store.list_events, caller.namespace.name, start=start, end=end, kinds=kinds, performer=performer,
         before=before, limit=PAGE_SIZE,

@@ -10,7 +10,8 @@ from aiohttp import web
 from tokenstore.names import check_namespace
 
 from ..appkeys import OFFLOAD, STORE
-from .auth import current_user, performer, require_org_admin
+from ..management.audit_fields import performer
+from .auth import current_user, require_org_admin
 from .bodies import read_object, string_field
 from .errors import not_found
 from .views import member_view, organization_view, user_view

@@ -11,13 +11,13 @@ from tokenstore.secret_lifecycle import MAX_GRACE_SECONDS
 from tokenstore.names import DESCRIPTION_MAX
 
 from ..appkeys import OFFLOAD, STORE
-from ..lifetimes import parse_api_expiration
-from ..presenters import secrets_json
-from ..secret_hashing import new_secret_hash
+from ..management.lifetimes import parse_api_expiration
+from ..management.presenters import robot_view, secrets_json
+from ..management.secret_hashing import new_secret_hash
 from .auth import path_namespace, require_namespace_role, robot_from_path
 from .bodies import bool_param, int_param, object_field, read_object, string_field
 from .errors import invalid_request
-from .views import namespace_permission_view, robot_list_entry, robot_permission_view, robot_view
+from .views import namespace_permission_view, robot_list_entry, robot_permission_view
 
 MAX_LIST_LIMIT = 100_000
 

@@ -1,29 +1,12 @@
 """The JSON objects of the management API, in the shapes of Quay's API v1.
 
-Dates are RFC 2822 from ``presenters.quay_date``, the one date formatter. A robot's secret
-(``token``) appears only where a caller passes one in, i.e. in the replies to create and
-regenerate: it is stored as a bcrypt hash and cannot be shown again.
+Dates are RFC 2822 from ``presenters.quay_date``, the one date formatter; the robot object
+itself is ``presenters.robot_view``, which the web UI's actions reply with too.
 """
 
 from tokenstore import AuditEvent, Membership, Namespace, Permission, Repository, Robot, User
 
-from ..presenters import quay_date
-
-
-def robot_view(robot: Robot, *, token: str | None = None, metadata: bool = False) -> dict:
-    """Quay's robot object: name, created, last_accessed, description; ``token`` when
-    given; ``unstructured_metadata`` when ``metadata`` (GET and PUT of one robot)."""
-    body = {
-        "name": robot.username,
-        "created": quay_date(robot.created),
-        "last_accessed": quay_date(robot.last_accessed),
-        "description": robot.description,
-    }
-    if token is not None:
-        body["token"] = token
-    if metadata:
-        body["unstructured_metadata"] = robot.unstructured_metadata
-    return body
+from ..management.presenters import quay_date, robot_view
 
 
 def robot_list_entry(robot: Robot, repositories: list[str] | None = None) -> dict:

@@ -1,14 +1,10 @@
 """The UI's state-changing requests: create, regenerate and delete robots; grant, change and
 revoke their repository permissions.
 
-Each one is a signed-in admin's request with a valid CSRF token (``sessions.action``). They
-change the data through the same model calls as the management API's handlers
-(``gateway/api/robots.py``, ``gateway/api/permissions.py``), in one transaction with the
-same audit log entry: the log reads the same whichever of the two was used.
-
-Create and regenerate are called by the page's script and answer with JSON holding the new
-secret: that reply is the only place it ever appears. The others are plain form posts that
-redirect back to a page with a notice (post/redirect/get).
+Each is a signed-in admin's request with a valid CSRF token (``sessions.action``), changing
+the data through the same store calls and audit rows as the management API. Create and
+regenerate answer the page's script with JSON holding the new secret, the only place it ever
+appears. docs/architecture.md, "The web UI: CSRF, sign-in and actions", says more.
 """
 
 import json
@@ -20,11 +16,11 @@ from aiohttp import web
 from tokenstore import AlreadyExists, IssuedSecret, NameInvalid, NotFound, TokenStoreError
 from tokenstore.names import DESCRIPTION_MAX
 
-from ..api.auth import performer
-from ..api.views import robot_view
 from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..secret_hashing import new_secret_hash
-from ..text_input import has_bad_text
+from ..edge.text_input import has_bad_text
+from ..management.audit_fields import performer
+from ..management.presenters import robot_view
+from ..management.secret_hashing import new_secret_hash
 from .errors import UiError, not_found
 from .formatting import human_date, iso_date, login_commands, registry_host
 from .keys import USER

@@ -4,7 +4,7 @@ us over https (directly, or through a trusted proxy that says so in ``X-Forwarde
 from aiohttp import web
 
 from ..appkeys import CONFIG
-from ..forwarded import public_origin
+from ..edge.forwarded import public_origin
 
 
 def is_https(request: web.Request) -> bool:

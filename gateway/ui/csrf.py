@@ -1,15 +1,9 @@
 """Cross-site request forgery protection for the web UI.
 
-Every state-changing request (every POST) must carry a token bound to the browser's
-session: a hidden ``csrf_token`` field in forms, an ``X-CSRF-Token`` header on the requests
-the page's script sends. The token is an HMAC of the session id, which lives only in an
-HttpOnly cookie: another site can neither read the cookie nor the page that carries the
-token, so it cannot forge a request that passes (OWASP's "synchronizer token", derived
-instead of stored). Before sign-in the same is done with a short-lived sign-in cookie, so
-that nobody can sign a visitor in to an account of the attacker's choosing.
-
-As a second line, a request the browser marks as coming from another site
-(``Sec-Fetch-Site: cross-site`` or ``same-site``) is refused outright.
+Every POST carries a token bound to the session (an HMAC of the session id: a hidden
+``csrf_token`` field, or ``X-CSRF-Token``); before sign-in, bound to a short-lived sign-in
+cookie. A request the browser marks cross-site or same-site is refused outright.
+docs/architecture.md, "The web UI: CSRF, sign-in and actions", says why.
 """
 
 import base64

@@ -7,7 +7,7 @@ written for them and never carries an internal error's text.
 
 from aiohttp import web
 
-from ..errors import HTTPProblem
+from ..edge.errors import HTTPProblem
 from . import headers
 from .render import render
 

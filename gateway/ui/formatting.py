@@ -1,14 +1,14 @@
 """How the web UI shows things: dates for people, and the login commands for a robot.
 
 Dates appear as "10 May 2024, 17:46 UTC" with the exact ISO time in the ``datetime``
-attribute and Quay's RFC 2822 form (``gateway.presenters.quay_date``) as the tooltip.
+attribute and Quay's RFC 2822 form (``gateway.management.presenters.quay_date``) as the tooltip.
 """
 
 import shlex
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from ..presenters import quay_date
+from ..management.presenters import quay_date
 
 TOOLS = ("docker", "podman")
 

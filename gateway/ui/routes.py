@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ..errors import HTTPProblem, unavailable
+from ..edge.errors import HTTPProblem, unavailable
 from . import actions, formatting, headers, pages, signin, usage_logs
 from .errors import UiError
 

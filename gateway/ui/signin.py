@@ -1,13 +1,9 @@
 """Signing in and out of the web UI.
 
-Sign-in checks the password with the model's ``check_password`` (one bcrypt run whether or
-not the user exists) and answers every failure with the same message, so the form cannot be
-used to find out which user names exist. After ``MAX_FAILURES`` failures for one user name
-from one client address within the throttle's window, further attempts from there are
-refused (429, with how long to wait) without a password check, until the window moves on
-(``tokenstore.signin_throttle``). A successful sign-in starts a new session (never reuses
-one), clears that record and records ``login_success`` in the user's own audit log. Signing
-out deletes the session server-side.
+Every failure answers the same message after one bcrypt run, user or not; too many failures
+for a name from an address are refused (429) without a check (``tokenstore.signin_throttle``).
+A sign-in starts a new session; signing out deletes it server-side. docs/architecture.md,
+"The web UI: CSRF, sign-in and actions", says why.
 """
 
 import logging
@@ -18,9 +14,9 @@ from aiohttp import web
 
 from tokenstore import InvalidCredentials, User, StoreUnavailable
 
-from ..api.auth import performer
 from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..forwarded import client_address
+from ..edge.forwarded import client_address
+from ..management.audit_fields import performer
 from . import csrf
 from .cookies import clear_cookie, set_cookie
 from .errors import UiError

@@ -13,9 +13,8 @@ from aiohttp import web
 
 from tokenstore import AuditEvent
 
-from ..api.logs import decode_page, encode_page
 from ..appkeys import OFFLOAD, STORE
-from ..errors import HTTPProblem
+from ..management.log_pages import PageTokenInvalid, decode_page, encode_page
 from .errors import UiError
 from .places import require_admin, resolve
 from .render import render
@@ -87,7 +86,7 @@ async def usage_logs(request: web.Request) -> web.Response:
     store = request.app[STORE]
     try:
         before = decode_page(request.query.get("before"))
-    except HTTPProblem:
+    except PageTokenInvalid:
         raise UiError(400, "That page of the log does not exist. Start again from the newest entries.") from None
     events, cursor = await request.app[OFFLOAD].database(
         store.list_events, place.name, start=0.0, end=store.clock() + 1, before=before, limit=PAGE_SIZE,

@@ -5,8 +5,8 @@ import re
 import pytest
 
 from tokenstore.errors import StoreBusy
-from gateway import keys
 from gateway.app import create_app
+from gateway.token import keys
 from tests.api.conftest import Account, Api, assert_error
 from tests.conftest import make_config
 from tests.stores import OtherWriter, shorten_lock_waits

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from gateway import keys
 from gateway.app import create_app
+from gateway.token import keys
 from tests.api.conftest import PASSWORD
 from tests.conftest import make_config
 from tokenstore import InvalidCredentials

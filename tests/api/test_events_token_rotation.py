@@ -5,8 +5,9 @@ until retired) at once, and ``regauth registry-config`` prints it."""
 import json
 import re
 
-from gateway import events_token, keys
 from gateway.cli import main
+from gateway.registry import events_token
+from gateway.token import keys
 from tests.api.test_registry_events import acme, event, events_token as derived_token, post  # noqa: F401 - fixtures
 
 

@@ -28,9 +28,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gateway import events_token, keys
 from gateway.app import create_app
 from gateway.appkeys import CONFIG, SIGNING_KEY
+from gateway.registry import events_token
+from gateway.token import keys
 from tests.api.conftest import PASSWORD, QUAY_ERROR_KEYS
 from tests.conftest import FAST_BCRYPT_COST, SERVICE, make_config
 from tokenstore import AlreadyExists, Store

@@ -4,7 +4,7 @@ delete_tag rows in the audit log. Envelopes are shaped as distribution 2.8 sends
 
 import pytest
 
-from gateway import keys
+from gateway.token import keys
 from tokenstore.errors import StoreBusy
 from tokenstore.registry_activity import SEEN_RETENTION
 

@@ -29,7 +29,7 @@ NOT_FOUND = re.compile(r"manifest unknown|not found", re.IGNORECASE)
 # client shows it when stored credentials stop working.
 BAD_CREDENTIALS_MESSAGE = "invalid username or secret"
 # What regauth says when docker's saved refresh token no longer works
-# (gateway.token_grants.LOGIN_AGAIN_DETAILS).
+# (gateway.token.grants.LOGIN_AGAIN_DETAILS).
 LOGIN_AGAIN_MESSAGE = "Run `docker login` again"
 # What ``login`` itself prints when refused. docker shows the ``details`` of regauth's 401;
 # skopeo and podman (containers/common's auth.Login) replace whatever the server said with

@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway import keys
-from gateway.tokens import Access, mint
+from gateway.token import keys
+from gateway.token.tokens import Access, mint
 from tests.unit.test_tokens import FIXED_KID, FIXED_PRIVATE_VALUE
 
 from e2e_stack import registry_config

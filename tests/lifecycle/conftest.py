@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from gateway import keys
 from gateway.config import Config
+from gateway.token import keys
 from tests.conftest import make_config
 from tests.lifecycle.oidc_issuer import OIDCIssuer
 

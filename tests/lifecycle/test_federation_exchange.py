@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from gateway.appkeys import OIDC
-from gateway.oidc import KEYS_TTL, REFETCH_INTERVAL
+from gateway.federation.oidc import KEYS_TTL, REFETCH_INTERVAL
 from tests.conftest import SERVICE
 from tests.lifecycle.conftest import basic
 from tests.lifecycle.oidc_issuer import SigningKey

@@ -5,9 +5,9 @@ again when keys are fetched; and a failed fetch looks the same whatever the port
 import pytest
 from aiohttp import web
 
-from gateway import keys
 from gateway.app import create_app
-from gateway.issuer_policy import IssuerRefused, check_issuer_url, is_public_address
+from gateway.federation.issuer_policy import IssuerRefused, check_issuer_url, is_public_address
+from gateway.token import keys
 from tests.conftest import make_config
 from tests.lifecycle.conftest import basic
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from gateway.oidc import FAILURE_BACKOFF, KeyCache, KeysUnavailable, TokenRejected, _fetchable
+from gateway.federation.oidc import FAILURE_BACKOFF, KeyCache, KeysUnavailable, TokenRejected, _fetchable
 from tests.lifecycle.oidc_issuer import OIDCIssuer, SigningKey
 
 
@@ -41,7 +41,7 @@ async def refused_with(cache, issuer, fragment):
     records = []
     handler = logging.Handler()
     handler.emit = records.append
-    logger = logging.getLogger("gateway.oidc")
+    logger = logging.getLogger("gateway.federation.oidc")
     logger.addHandler(handler)
     try:
         with pytest.raises(KeysUnavailable) as caught:

@@ -5,8 +5,8 @@ them as refused."""
 import jwt
 import pytest
 
-from gateway import keys
 from gateway.app import create_app
+from gateway.token import keys
 from gateway.ui.usage_logs import describe
 from tests.conftest import SERVICE, make_config
 from tests.lifecycle.conftest import basic

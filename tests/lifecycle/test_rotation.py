@@ -7,8 +7,8 @@ import json
 import pytest
 
 from gateway import cli
-from gateway.lifetimes import parse_api_expiration, parse_cli_expiry, parse_duration, parse_timestamp
-from gateway.presenters import secrets_json
+from gateway.management.lifetimes import parse_api_expiration, parse_cli_expiry, parse_duration, parse_timestamp
+from gateway.management.presenters import secrets_json
 from tests.conftest import SERVICE
 from tests.lifecycle.conftest import basic
 from tokenstore import InvalidCredentials, Store

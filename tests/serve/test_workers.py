@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import FAST_BCRYPT_COST, SERVICE
 from tests.serve.serving import REPO_ROOT, init_data_dir
-from gateway.serve import RESTART_LIMIT
+from gateway.server.workers import RESTART_LIMIT
 from tokenstore import Store
 
 WORKERS = 2

@@ -126,7 +126,7 @@ def test_python_dash_m_gateway_runs():
 
 
 def test_skip_integrity_check_is_a_switch_or_a_yes_no_variable():
-    from gateway.cli import build_parser
+    from gateway.cli.parser import build_parser
 
     assert build_parser().parse_args(["serve", "--skip-integrity-check"]).skip_integrity_check == "yes"
     assert build_parser().parse_args(["serve"]).skip_integrity_check is None

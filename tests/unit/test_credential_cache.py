@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from gateway.credential_cache import CredentialChecker
 from gateway.offload import Offload
+from gateway.token.credential_cache import CredentialChecker
 from tokenstore import InvalidCredentials, hashing
 
 from tests.conftest import FakeClock

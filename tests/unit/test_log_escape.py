@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.log_escape import EscapingFormatter, escape_control, escaping_handler
-from gateway.serve import AccessLogger
+from gateway.server.workers import AccessLogger
 from tests.conftest import SERVICE
 
 FORGED = "\n2026-01-01 INFO forged"

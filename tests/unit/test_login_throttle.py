@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from gateway import keys
 from gateway.app import create_app
+from gateway.token import keys
 from tests.conftest import SERVICE, make_config
 from tokenstore import hashing
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.scopes import MAX_SCOPES, Scope, ScopeError, ScopeNameInvalid, parse_scope, parse_scopes
+from gateway.token.scopes import MAX_SCOPES, Scope, ScopeError, ScopeNameInvalid, parse_scope, parse_scopes
 from tokenstore import Resource
 
 

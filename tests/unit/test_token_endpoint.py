@@ -7,8 +7,8 @@ import json
 import jwt
 import pytest
 
-from gateway.token_endpoint import token_body
-from gateway.tokens import MintedToken
+from gateway.token.response import token_body
+from gateway.token.tokens import MintedToken
 from tests.conftest import SERVICE
 
 SECRET_FREE = "the secret must never be echoed"

@@ -1,11 +1,11 @@
-"""``gateway.tokens.mint`` encodes its header once per key and signs with cryptography
+"""``gateway.token.tokens.mint`` encodes its header once per key and signs with cryptography
 directly; its tokens must be exactly what ``jwt.encode`` writes for the same claims."""
 
 import jwt
 import pytest
 
-from gateway import keys
-from gateway.tokens import Access, mint
+from gateway.token import keys
+from gateway.token.tokens import Access, mint
 
 
 @pytest.fixture(params=["ES256", "RS256"])

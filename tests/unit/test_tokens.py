@@ -12,8 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gateway import keys
-from gateway.tokens import Access, mint, rfc3339
+from gateway.token import keys
+from gateway.token.tokens import Access, mint, rfc3339
 
 # A fixed P-256 key and its libtrust key ID. The same ID is accepted by Debian's registry 2.8
 # as a token's only key reference in tests/e2e/test_token_format_e2e.py.

@@ -43,7 +43,7 @@ async def send(server, source: str, times: int, *, forwarded: bool = True) -> No
 
 
 def warnings_of(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "gateway.forwarded" and r.levelno == logging.WARNING]
+    return [r for r in caplog.records if r.name == "gateway.edge.forwarded" and r.levelno == logging.WARNING]
 
 
 async def start(aiohttp_server, config, store):
@@ -53,7 +53,7 @@ async def start(aiohttp_server, config, store):
 @needs_address
 async def test_one_warning_for_forwarded_requests_from_an_untrusted_peer(aiohttp_server, config, store, caplog):
     server = await start(aiohttp_server, config, store)
-    caplog.set_level(logging.WARNING, logger="gateway.forwarded")
+    caplog.set_level(logging.WARNING, logger="gateway.edge.forwarded")
     await send(server, LOCAL, 3, forwarded=False)
     assert warnings_of(caplog) == []
     await send(server, LOCAL, 4)
@@ -65,7 +65,7 @@ async def test_one_warning_for_forwarded_requests_from_an_untrusted_peer(aiohttp
 
 async def test_no_warning_from_loopback(aiohttp_server, config, store, caplog):
     server = await start(aiohttp_server, make_config(config.data_dir, trusted_proxies="192.0.2.250/32"), store)
-    caplog.set_level(logging.WARNING, logger="gateway.forwarded")
+    caplog.set_level(logging.WARNING, logger="gateway.edge.forwarded")
     await send(server, "127.0.0.1", 3)
     assert warnings_of(caplog) == []
 
@@ -73,6 +73,6 @@ async def test_no_warning_from_loopback(aiohttp_server, config, store, caplog):
 @needs_address
 async def test_no_warning_from_a_trusted_proxy(aiohttp_server, config, store, caplog):
     server = await start(aiohttp_server, make_config(config.data_dir, trusted_proxies=f"{LOCAL}/32"), store)
-    caplog.set_level(logging.WARNING, logger="gateway.forwarded")
+    caplog.set_level(logging.WARNING, logger="gateway.edge.forwarded")
     await send(server, LOCAL, 3)
     assert warnings_of(caplog) == []

@@ -221,6 +221,8 @@ def apply_migrations(conn: psycopg.Connection) -> list[str]:
     Returns the names of the migrations this call applied (empty when none was due). Raises
     what psycopg raises; nothing is applied then.
     """
+    if _all_applied(conn):
+        return []  # the usual start: no need to wait behind another process's long write
     applied_now = []
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])
@@ -237,6 +239,17 @@ def apply_migrations(conn: psycopg.Connection) -> list[str]:
             cur.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied) VALUES (%s, %s)", [name, time.time()])
             applied_now.append(name)
     return applied_now
+
+
+def _all_applied(conn: psycopg.Connection) -> bool:
+    """Return True when every migration is recorded as applied (read without any lock)."""
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", [MIGRATIONS_TABLE])
+        if cur.fetchone()[0] is None:
+            return False
+        cur.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")
+        done = {name for (name,) in cur.fetchall()}
+    return all(name in done for name, _ in MIGRATIONS)
 
 
 def reset_identities(conn: psycopg.Connection) -> None:

@@ -3,8 +3,8 @@
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
 
+from ..opening import location_shown
 from ..sql.store import SqlStore
 from .connection import PostgresDatabase, ThreadLocalConnections, initialise
 
@@ -38,10 +38,7 @@ class PostgresStore(SqlStore):
     @property
     def location(self) -> str:
         """The URL, without its password."""
-        parts = urlsplit(self.url)
-        if parts.password is None:
-            return self.url
-        return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+        return location_shown(self.url)
 
     @property
     def db(self) -> PostgresDatabase:

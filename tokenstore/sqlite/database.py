@@ -1,14 +1,6 @@
-"""Opening the SQLite database: one connection per thread, WAL mode, a busy timeout.
-
-The gateway calls tokenstore from a pool of threads; SQLite connections must not be shared
-between threads, so each thread opens its own on first use.
-
-Write transactions take the write lock when they begin. A transaction begun the default
-way (deferred) that reads before it writes holds a snapshot of the database, and if another
-connection commits meanwhile, which under a CI fleet's audit writes is every millisecond or
-so, its first write fails at once with "database is locked": SQLite cannot let it write on
-a stale snapshot, and the busy timeout does not apply. Begun IMMEDIATE, it waits its turn
-for the lock (up to the busy timeout) and then reads and writes current data.
+"""Opening the SQLite database: one connection per thread, WAL mode, a busy timeout, write
+transactions begun IMMEDIATE (docs/architecture.md, "Writing to SQLite", says why), and
+SQLite's errors turned into tokenstore's.
 """
 
 import contextlib

@@ -1,0 +1,34 @@
+"""``regauth init``: the signing key, its certificate, the key set and the database."""
+
+import json
+
+from tokenstore import open_store
+
+from ..config import Config
+from ..token import keys
+from .output import print_json
+
+
+def init(config: Config, args) -> int:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.chmod(0o700)  # the database holds secret hashes; keep it private
+    if config.key_path.exists():
+        key = keys.load(config.key_path, config.certificate_path)
+        created = False
+    else:
+        key = keys.generate(config.key_path, config.certificate_path, config.signing_alg)
+        created = True
+    open_store(config.database_location, bcrypt_cost=config.bcrypt_cost).close()
+    config.jwks_path.write_text(json.dumps({"keys": [key.jwk()]}, indent=2) + "\n")
+    print_json({
+        "data_dir": str(config.data_dir),
+        "database": config.database_shown,
+        "key": str(config.key_path),
+        "certificate": str(config.certificate_path),
+        "jwks": str(config.jwks_path),
+        "algorithm": key.algorithm,
+        "kid": key.kid,
+        "certificate_expires": key.certificate_expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": created,
+    })
+    return 0

@@ -1,0 +1,65 @@
+"""Issuing a token: the last check of its credential, its grant and its audit row, in one
+write transaction (``Offload.write``). No audit row, no token; the token is minted only once
+the transaction committed. docs/architecture.md, "Issuing a token", says why.
+"""
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from tokenstore import Principal
+
+from ..appkeys import AUTHORIZER, STORE
+from .audit import client_fields
+from .scopes import Scope
+from .tokens import Access
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What a committed issuance grants: the principal, one Access per requested scope and,
+    when one was asked for, a refresh token."""
+
+    principal: Principal
+    access: list[Access]
+    refresh_token: str | None = field(default=None, repr=False)
+
+
+class Issuance:
+    """One token request's grant, refresh token and audit row, to be written in the writer's
+    transaction once its principal is confirmed there (an authenticator's ``then``); calling
+    it does that and returns Issued."""
+
+    def __init__(self, request: web.Request, scopes: list[Scope], *, refresh_client_id: str | None = None):
+        """``refresh_client_id`` (None: no refresh token) is the client a refresh token is for."""
+        self._store = request.app[STORE]
+        self._authorizer = request.app[AUTHORIZER]
+        self._scopes = scopes
+        # The audit rows' ip and user_agent; a refused login's row and the throttle use them too.
+        self.client = client_fields(request)
+        self._refresh_client_id = refresh_client_id
+
+    def __call__(self, principal: Principal) -> Issued:
+        """On the writer thread, with ``principal`` confirmed in this transaction: authorize,
+        issue the refresh token if asked for, write ``login_success`` and ``issue_token``.
+
+        A keyless credential gets no refresh token (it lasts an hour; a refresh token must
+        not outlive it). Raises InvalidCredentials when the secret a refresh token would be
+        bound to is gone, the database's error when a row cannot be written, and TypeError
+        for a principal that is not a robot (no authenticator makes one yet).
+        """
+        if not principal.is_robot:
+            # Robots are the only principals that log in; another kind brings its own audit
+            # row and refresh token binding, and until then gets no token.
+            raise TypeError(f"no token issuance for a {principal.kind} principal")
+        store = self._store
+        access = self._authorizer.authorize(principal, self._scopes)
+        refresh_token = None
+        if self._refresh_client_id is not None and principal.secret_id is not None:
+            refresh_token = store.issue_refresh_token(principal, self._refresh_client_id)
+        store.record_robot_login(
+            principal.username, success=True,
+            scopes=[f"{s.resource.type}:{s.resource.name}:{','.join(s.actions)}" for s in self._scopes],
+            access=[a.claim() for a in access], **self.client,
+        )
+        return Issued(principal, access, refresh_token)

@@ -1,0 +1,146 @@
+"""The two core questions: who is asking (``authenticate``, and ``confirm`` to re-check an
+earlier answer without bcrypt) and what they may do (``authorize``)."""
+
+from collections.abc import Iterable
+
+from .. import hashing
+from ..errors import AlreadyExists, InvalidCredentials, NameInvalid
+from ..models import Principal
+from ..names import RepositoryName, parse_repository_name, parse_robot_name
+from ..permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, strongest
+from . import repositories
+from .base import QueryBase
+from .secret_lifecycle import live_secret, unreplaced_secret
+
+
+class AccessQueries(QueryBase):
+    """Store methods answering who is asking and what they may do."""
+
+    def authenticate(self, username: str, secret: str, *, record_use: bool = True) -> Principal:
+        """Check a robot's secret against its bcrypt hashes.
+
+        Returns the robot's Principal. Raises InvalidCredentials for an unknown or deleted
+        robot, a wrong, replaced, expired or over-long secret. Only the live secret whose
+        selector (``hashing.selector``) matches the one presented is checked, or a dummy hash
+        when none does: every case runs one bcrypt check, so they cannot be told apart by
+        timing or message, and a wrong secret costs one check however many secrets the
+        robot has. A secret stored before selectors existed has none and is checked as well
+        until its first successful login records it.
+
+        With ``record_use`` False nothing is written (no use, no selector): the caller
+        records them with ``confirm(principal, selector=...)`` in a transaction of its own.
+        The gateway runs this on low-priority bcrypt threads, which must never hold the
+        write lock: descheduled on a busy machine, they would stall every writer.
+        """
+        now = self.clock()
+        robot_row = None
+        try:
+            name = parse_robot_name(username)
+        except NameInvalid:
+            name = None
+        if name is not None:
+            robot_row = self.db.execute(
+                "SELECT r.id, r.namespace_id, r.last_accessed FROM robots r JOIN namespaces n ON n.id = r.namespace_id"
+                " WHERE n.name = ? AND r.shortname = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL",
+                [name.namespace, name.shortname],
+            ).fetchone()
+        candidates = []
+        presented = hashing.selector(secret)
+        if robot_row is not None:
+            # Expired secrets stay candidates, so that their owner hears that they expired.
+            candidates = self.db.execute(
+                "SELECT s.id, s.hash, s.expires_at, s.last_used, s.selector FROM robot_secrets s WHERE s.robot_id = ?"
+                f" AND {unreplaced_secret()} AND (s.selector = ? OR s.selector IS NULL)"
+                " ORDER BY s.selector IS NULL, s.id DESC",
+                [robot_row[0], now, presented],
+            ).fetchall()
+        matched = secret_last_used = None
+        expired_match = unrecorded = False
+        for secret_id, hashed, expires_at, last_used, stored_selector in candidates or [(None, None, None, None, 0)]:
+            if hashing.verify_secret(secret, hashed, self.bcrypt_cost):
+                if expires_at is not None and expires_at <= now:
+                    expired_match = True
+                    continue
+                matched, secret_last_used, unrecorded = secret_id, last_used, stored_selector is None
+                break
+        if matched is None:
+            if expired_match:
+                raise InvalidCredentials(f"the secret of robot {username} has expired: regenerate it", reason="expired")
+            raise InvalidCredentials()
+        robot_id, namespace_id, last_accessed = robot_row
+        if record_use:
+            self._record_use(robot_id, last_accessed, now, matched, secret_last_used, presented if unrecorded else None)
+        return Principal(kind="robot", username=username, robot_id=robot_id, namespace_id=namespace_id, secret_id=matched)
+
+    def confirm(self, principal: Principal, *, selector: int | None = None) -> bool:
+        """Return True while the principal's robot, namespace and secret are all still live.
+
+        One indexed query, used to re-check an earlier verification without bcrypt (and, in
+        the transaction that issues a token, to check it once more); records the robot's use
+        like ``authenticate`` does, and ``selector`` (``hashing.selector`` of the secret just
+        verified) for a secret stored without one.
+        """
+        now = self.clock()
+        row = self.db.execute(
+            "SELECT r.last_accessed, s.last_used FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
+            " JOIN namespaces n ON n.id = r.namespace_id"
+            " WHERE s.id = ? AND r.id = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL"
+            f" AND {live_secret()}",
+            [principal.secret_id, principal.robot_id, now, now],
+        ).fetchone()
+        if row is None:
+            return False
+        self._record_use(principal.robot_id, row[0], now, principal.secret_id, row[1], selector)
+        return True
+
+    def authorize(self, principal: Principal, resource: Resource, actions: Iterable[str]) -> frozenset[str]:
+        """Return the subset of ``actions`` the principal may perform on ``resource``.
+
+        Deny by default: unknown types, names outside the rules, other namespaces and
+        missing grants yield an empty set. Anonymous callers (and everyone else) may pull
+        public repositories. A push to a repository that does not exist yet creates it,
+        private, when the robot holds write or admin on the namespace.
+        """
+        requested = frozenset(actions)
+        if resource.type != "repository" or not requested:
+            return frozenset()
+        try:
+            name = parse_repository_name(resource.name)
+        except NameInvalid:
+            return frozenset()
+        repository_id, is_public, role = self._repository_and_role(principal, name)
+        allowed = set(PUBLIC_ACTIONS) if is_public else set()
+        if role is not None:
+            allowed |= ROLE_ACTIONS[role]
+            if repository_id is None and "push" in requested and "push" in ROLE_ACTIONS[role]:
+                self._create_pushed_repository(resource.name)
+        return requested & frozenset(allowed)
+
+    def _repository_and_role(self, principal: Principal, name: RepositoryName) -> tuple[int | None, bool, Role | None]:
+        """Return the live repository's id (None when it does not exist), whether it is
+        public, and the principal's strongest role on it (None for none, and always for
+        anonymous callers).
+
+        One statement, where a repository lookup and a grant lookup were two (every token
+        request runs it): the live namespace by name, its live repository, and the robot's
+        namespace-wide grant and grant on the repository, each an index probe. Grants count
+        only in the robot's own namespace.
+        """
+        rows = self.db.execute(
+            "SELECT p.id, p.visibility, g.role FROM namespaces n"
+            " LEFT JOIN repositories p ON p.namespace_id = n.id AND p.name = ? AND p.deleted_at IS NULL"
+            " LEFT JOIN permissions g ON n.id = ? AND g.robot_id = ?"
+            " AND (g.repository_id IS NULL OR g.repository_id = p.id)"
+            " WHERE n.name = ? AND n.deleted_at IS NULL",
+            [name.name, principal.namespace_id, principal.robot_id, name.namespace],
+        ).fetchall()
+        if not rows:
+            return None, False, None
+        repository_id, visibility, _ = rows[0]
+        return repository_id, visibility == "public", strongest(Role(row[2]) for row in rows if row[2] is not None)
+
+    def _create_pushed_repository(self, full_name: str) -> None:
+        try:
+            repositories.create_repository(self.db, full_name, "private", "", self.clock())
+        except AlreadyExists:
+            pass  # a concurrent push created it first
