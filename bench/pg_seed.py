@@ -81,6 +81,7 @@ def counts(conn: psycopg.Connection) -> tuple[int, int]:
 
 
 def _copy(cur: psycopg.Cursor, table: str, columns, rows) -> None:
+    """COPY ``rows`` (tuples in the order of ``columns``) into ``table``."""
     with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)

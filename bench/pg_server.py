@@ -51,12 +51,15 @@ class BenchPostgres:
         self.server.start()
 
     def close(self) -> None:
+        """Stop the server and remove its files."""
         self.server.close()
 
     def version(self) -> str:
+        """Return the server's version string."""
         return self.server.admin_execute("SHOW server_version")[0][0]
 
     def setting(self, name: str) -> str:
+        """Return the value of setting ``name`` as the server shows it."""
         return self.server.admin_execute("SELECT current_setting(%s)", [name])[0][0]
 
     def create_database(self, name: str) -> str:
@@ -86,6 +89,7 @@ class BenchPostgres:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
     def reset_statements(self, dbname: str) -> None:
+        """Forget the statements counted so far (every database's)."""
         with psycopg.connect(self.url(dbname), autocommit=True, connect_timeout=5) as conn:
             conn.execute("SELECT pg_stat_statements_reset()")
 
