@@ -3,7 +3,8 @@
 ``wrk`` serves every measurement where the same request can be sent again and again. A cold
 check needs a credential the server has never verified, so every request of a cold run uses
 a different robot; this client sends them, at most ``--concurrency`` at a time, each robot
-once, and stops starting new ones at ``--deadline`` seconds.
+once, and stops starting new ones at ``--deadline`` seconds. Given ``--url`` more than once,
+its connections go to each in turn (servers standing for several hosts).
 
 ``flood`` is a guesser: random wrong secrets, ``--concurrency`` at a time for ``--deadline``
 seconds, for one robot from one address (``--addresses 1``), or for random names of a
@@ -34,7 +35,7 @@ def basic(name: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{name}:{secret}".encode()).decode()
 
 
-async def cold(url: str, names: list[str], secret: str, concurrency: int, deadline: float) -> dict:
+async def cold(urls: list[str], names: list[str], secret: str, concurrency: int, deadline: float) -> dict:
     latencies: list[float] = []
     statuses: Counter = Counter()
     queue: asyncio.Queue = asyncio.Queue()
@@ -46,7 +47,7 @@ async def cold(url: str, names: list[str], secret: str, concurrency: int, deadli
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False) as session:
 
-        async def worker() -> None:
+        async def worker(url: str) -> None:
             while time.perf_counter() < stop_at:
                 try:
                     name = queue.get_nowait()
@@ -62,7 +63,7 @@ async def cold(url: str, names: list[str], secret: str, concurrency: int, deadli
                     continue
                 latencies.append((time.perf_counter() - began) * 1000)
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(urls[i % len(urls)]) for i in range(concurrency)))
     return {
         "latencies_ms": latencies,
         "statuses": dict(statuses),
@@ -119,16 +120,17 @@ async def flood(url: str, name: str, concurrency: int, seconds: float, addresses
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.client")
     parser.add_argument("mode", choices=["cold", "flood"])
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", required=True, action="append", help="more than once: spread over them")
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--deadline", type=float, required=True)
     parser.add_argument("--addresses", type=int, default=1, help="flood: how many client addresses")
     args = parser.parse_args(argv)
     credentials = json.load(sys.stdin)
+    names, secret = credentials["names"], credentials["secret"]
     if args.mode == "flood":
-        result = asyncio.run(flood(args.url, credentials["names"][0], args.concurrency, args.deadline, args.addresses))
+        result = asyncio.run(flood(args.url[0], names[0], args.concurrency, args.deadline, args.addresses))
     else:
-        result = asyncio.run(cold(args.url, credentials["names"], credentials["secret"], args.concurrency, args.deadline))
+        result = asyncio.run(cold(args.url, names, secret, args.concurrency, args.deadline))
     json.dump(result, sys.stdout)
     return 0
 

@@ -53,6 +53,8 @@ class Run:
     p99_ms: float
     max_ms: float
     failures: int
+    # Connections wrk kept open (it gives each thread connections // threads); 0: not known.
+    connections: int = 0
 
     @property
     def rate(self) -> float:
@@ -75,10 +77,35 @@ def write_scripts(workdir: Path, path: str, credentials: Credentials | None) -> 
     return script
 
 
-def wrk(url: str, *, connections: int, seconds: float, script: Path) -> Run:
+# Prepended to a script to point each wrk thread at one of several servers in turn (wrk
+# calls ``setup`` once per thread before it connects; all of a thread's connections go to
+# ``thread.addr``).
+_LUA_SPREAD = r"""
+local spread_ports = { %s }
+local spread_next = 0
+setup = function(thread)
+  spread_next = spread_next %% #spread_ports + 1
+  thread.addr = wrk.lookup("127.0.0.1", tostring(spread_ports[spread_next]))[1]
+end
+"""
+
+
+def spread_script(script: Path, ports: list[int]) -> Path:
+    """Write a copy of the wrk ``script`` that sends thread i's connections to
+    ``ports[i % len(ports)]`` on 127.0.0.1; returns its path. Run it with ``threads`` a
+    multiple of ``len(ports)``, so that every port gets as many connections."""
+    spread = script.with_name(f"{script.stem}-{'-'.join(map(str, ports))}.lua")
+    spread.write_text(_LUA_SPREAD % ", ".join(map(str, ports)) + script.read_text())
+    spread.chmod(0o600)  # a copy of a script holding secrets
+    return spread
+
+
+def wrk(url: str, *, connections: int, seconds: float, script: Path, threads: int | None = None) -> Run:
     """Run wrk against ``url`` (loopback) for ``seconds`` (rounded up to whole seconds, all
-    that wrk takes) and return what it measured."""
-    threads = min(2, connections)
+    that wrk takes) with ``threads`` threads (default: two, or one per connection when
+    fewer) and return what it measured. wrk opens ``connections // threads`` connections
+    per thread."""
+    threads = threads or min(2, connections)
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, math.ceil(seconds))}s", "--timeout", "10s", "-s", str(script), url]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
@@ -88,19 +115,21 @@ def wrk(url: str, *, connections: int, seconds: float, script: Path) -> Run:
     return Run(
         requests=data["requests"], seconds=data["duration_us"] / 1e6, p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000, max_ms=data["max_us"] / 1000,
-        failures=data["non2xx"] + data["socket_errors"],
+        failures=data["non2xx"] + data["socket_errors"], connections=connections // threads * threads,
     )
 
 
 class ColdClient:
-    """One run of ``python -m bench.client cold`` (or ``flood``) in its own process."""
+    """One run of ``python -m bench.client cold`` (or ``flood``) in its own process; a cold
+    run given several URLs spreads its connections over them in turn."""
 
-    def __init__(self, url: str, credentials: Credentials, *, concurrency: int, deadline: float,
+    def __init__(self, url: str | list[str], credentials: Credentials, *, concurrency: int, deadline: float,
                  mode: str = "cold", addresses: int = 1):
         self.mode = mode
+        urls = [url] if isinstance(url, str) else list(url)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.client", mode, "--url", url, "--concurrency", str(concurrency),
-             "--deadline", str(deadline), "--addresses", str(addresses)],
+            [sys.executable, "-m", "bench.client", mode, *(arg for each in urls for arg in ("--url", each)),
+             "--concurrency", str(concurrency), "--deadline", str(deadline), "--addresses", str(addresses)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             cwd=REPO_ROOT, env=regauth_env(),
         )

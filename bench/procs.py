@@ -152,3 +152,37 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def connections_to(pid: int, port: int) -> int:
+    """How many established TCP connections process ``pid`` holds to 127.0.0.1:``port``
+    (0 when it is gone)."""
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return 0
+    remote = f"0100007F:{port:04X}"  # 127.0.0.1 as /proc/net/tcp writes it
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        # local, remote, state (01: established), ..., inode
+        if fields[2] == remote and fields[3] == "01" and fields[9] in inodes:
+            count += 1
+    return count
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """utime + stime of the main thread of ``pid`` alone (regauth's event loop), 0 when it
+    is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # ``python bench/run.py``
 
 import bcrypt  # noqa: E402
 
-from bench import loadgen, seed  # noqa: E402
+from bench import loadgen, replicas, seed  # noqa: E402
 from bench.procs import REPO_ROOT, Daemon, free_port, http_get, http_status, regauth_env, rss_mib, run  # noqa: E402
 from bench.registry import RegistryBench  # noqa: E402
 
@@ -105,11 +105,11 @@ class Regauth:
     """``regauth serve`` on a data directory, as a daemon."""
 
     def __init__(self, workdir: Path, data_dir: Path, *, port: int, realm: str, workers: int, bcrypt_cost: int,
-                 serve_flags: tuple[str, ...] = ()):
+                 serve_flags: tuple[str, ...] = (), database: str = ""):
         self.workdir, self.data_dir, self.port = workdir, data_dir, port
         self.settings = [
             "--data-dir", str(data_dir), "--service", SERVICE, "--issuer", ISSUER, "--realm", realm,
-            "--bcrypt-cost", str(bcrypt_cost),
+            "--bcrypt-cost", str(bcrypt_cost), *(("--database", database) if database else ()),
         ]
         self.serve_flags = list(serve_flags)
         self.workers = workers
@@ -159,6 +159,7 @@ class Bench:
         )
         self.cold_names: list[str] = []
         self.reply_bytes = 0
+        self.postgres = replicas.PostgresPhases(self)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -171,16 +172,18 @@ class Bench:
             raise RuntimeError("not enough cold robots seeded")
         return seed.Credentials(tuple(names), self.seeded.cold.secret)
 
-    def warm_up(self, server: Regauth | None = None, limit: float = 40.0, connections: int = 64) -> None:
+    def warm_up(self, server: Regauth | None = None, limit: float = 40.0, connections: int = 64,
+                settled_ms: float = 100.0) -> None:
         """Send warm-test requests until every (robot, worker) pair has been verified once:
-        short wrk runs at ``connections`` until none of their requests took as long as a
-        bcrypt check."""
+        short wrk runs at ``connections`` until none of their requests took ``settled_ms``
+        (less than a bcrypt check at the benchmark's cost). Raises RuntimeError after
+        ``limit`` seconds."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             run_ = self.warm(connections, 2, server)
             # wrk times only the requests that completed: a run where the checks outlasted
             # it has none, and a maximum of 0.
-            if run_.requests >= connections and run_.failures == 0 and run_.max_ms < 100:
+            if run_.requests >= connections and run_.failures == 0 and run_.max_ms < settled_ms:
                 return
         raise RuntimeError(f"the warm robots were still not all verified after {limit:.0f} s")
 
@@ -196,7 +199,8 @@ class Bench:
         self.seeded = seed.seed_base(
             self.regauth.data_dir / "regauth.db", bcrypt_cost=self.args.bcrypt_cost,
             warm_robots=self.args.warm_robots,
-            cold_robots=sum(n for _, n in COLD_LEVELS) + HEALTH_COLD_ROBOTS + 5 * (FRESH_LOGINS + 1) + 10,
+            cold_robots=sum(n for _, n in COLD_LEVELS) + HEALTH_COLD_ROBOTS + 5 * (FRESH_LOGINS + 1) + 10
+            + (replicas.cold_robots_needed() if "h" in self.args.phases else 0),
             total_robots=self.args.robots, filler_permissions=self.args.robots * 10,
         )
         self.cold_names = list(self.seeded.cold.names)
@@ -556,6 +560,10 @@ class Bench:
                 ("e", f"{self.args.large_robots:,} robots", 50, self.phase_large),
                 ("g", "guessing floods, throttle on and off", 4 * self.args.flood_seconds + 30,
                  lambda: self.phase_flood(per_check if "a" in phases else self.bcrypt_alone()[0])),
+                ("h", "warm and cold /token on PostgreSQL with 1 to 3 replicas, beside SQLite",
+                 (8 * self.args.repeat + 3) * self.args.duration + 120, self.postgres.phase_replicas),
+                ("i", f"{self.args.large_robots:,} robots on PostgreSQL", 2 * self.args.repeat * self.args.duration + 40,
+                 self.postgres.phase_large),
             ):
                 if phase not in phases:
                     continue
@@ -566,6 +574,7 @@ class Bench:
                 run_phase()
         finally:
             self.regauth.stop()
+            self.postgres.close()
 
 
 def _version(argv: list[str]) -> str:
@@ -629,7 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each c=64 throughput figure; the median run is reported")
     parser.add_argument("--phases", default="abcdeg",
-                        help="which parts to run (default abcdeg; (c) needs (a); memory (f) is always reported)")
+                        help="which parts to run (default abcdeg; (c) needs (a); memory (f) is always reported; "
+                             "h and i, on PostgreSQL, only when asked)")
     parser.add_argument("--flood-seconds", type=float, default=5.0,
                         help="length of each of (g)'s four floods (docs/performance.md reports 30)")
     parser.add_argument("--budget", type=float, default=330.0, help="seconds the whole run may take")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,59 +116,84 @@ def counts(conn: sqlite3.Connection) -> tuple[int, int]:
     return robots, permissions
 
 
+@dataclass(frozen=True)
+class FillerPlan:
+    """Where new filler rows start (the next free id of each table) and how many to add."""
+
+    first_namespace: int
+    first_repository: int
+    first_robot: int
+    first_secret: int
+    robots: int
+    permissions: int
+
+    @property
+    def namespaces(self) -> int:
+        return -(-self.robots // FILLER_ROBOTS_PER_NAMESPACE)
+
+
+def plan_fillers(*, robots: int, permissions: int, total_robots: int, total_permissions: int,
+                 next_ids: tuple[int, int, int, int]) -> FillerPlan | None:
+    """Return the filler rows needed to grow tables holding ``robots`` robots and
+    ``permissions`` grants to the totals, starting at ``next_ids`` (namespace, repository,
+    robot, secret), or None when there are robots enough. Raises ValueError when the grants
+    would not fit the repositories of each filler robot's namespace."""
+    new_robots = total_robots - robots
+    if new_robots <= 0:
+        return None
+    plan = FillerPlan(*next_ids, robots=new_robots, permissions=max(0, total_permissions - permissions))
+    per_robot, extra = divmod(plan.permissions, new_robots)
+    if per_robot + (1 if extra else 0) > FILLER_REPOSITORIES_PER_NAMESPACE:
+        raise ValueError("too many grants per filler robot for the repositories of its namespace")
+    return plan
+
+
+def filler_rows(plan: FillerPlan, hashed: str, now: float) -> list[tuple[str, tuple[str, ...], Iterator[tuple]]]:
+    """Return, per table in the order to insert them, (table, columns, rows) of the filler
+    namespaces, repositories, robots, secrets and grants ``plan`` asks for; the rows are
+    generated as they are read."""
+    first_ns, first_repo, first_robot = plan.first_namespace, plan.first_repository, plan.first_robot
+    per_robot, extra = divmod(plan.permissions, plan.robots)
+
+    def grants():
+        for i in range(plan.robots):
+            ns_index = i // FILLER_ROBOTS_PER_NAMESPACE
+            for g in range(per_robot + (1 if i < extra else 0)):
+                # Rotate the starting repository so grants spread over all of them.
+                repo = (i + g) % FILLER_REPOSITORIES_PER_NAMESPACE
+                yield (first_robot + i, first_ns + ns_index,
+                       first_repo + ns_index * FILLER_REPOSITORIES_PER_NAMESPACE + repo,
+                       ("read", "write", "admin")[(i + g) % 3], now)
+
+    return [
+        ("namespaces", ("id", "name", "kind", "created"),
+         ((first_ns + n, f"org{first_ns + n:06d}", "organization", now) for n in range(plan.namespaces))),
+        ("repositories", ("id", "namespace_id", "name", "visibility", "created"),
+         ((first_repo + n * FILLER_REPOSITORIES_PER_NAMESPACE + r, first_ns + n, f"repo{r:02d}", "private", now)
+          for n in range(plan.namespaces) for r in range(FILLER_REPOSITORIES_PER_NAMESPACE))),
+        ("robots", ("id", "namespace_id", "shortname", "created"),
+         ((first_robot + i, first_ns + i // FILLER_ROBOTS_PER_NAMESPACE,
+           f"bot{i % FILLER_ROBOTS_PER_NAMESPACE:03d}", now) for i in range(plan.robots))),
+        ("robot_secrets", ("id", "robot_id", "hash", "created"),
+         ((plan.first_secret + i, first_robot + i, hashed, now) for i in range(plan.robots))),
+        ("permissions", ("robot_id", "namespace_id", "repository_id", "role", "created"), grants()),
+    ]
+
+
 def add_fillers(conn: sqlite3.Connection, *, total_robots: int, total_permissions: int, bcrypt_cost: int) -> None:
     """Insert filler namespaces, repositories, robots, secrets and grants in bulk."""
     robots, permissions = counts(conn)
-    new_robots = total_robots - robots
-    if new_robots <= 0:
+    next_ids = tuple(
+        conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0]
+        for table in ("namespaces", "repositories", "robots", "robot_secrets")
+    )
+    plan = plan_fillers(robots=robots, permissions=permissions, total_robots=total_robots,
+                        total_permissions=total_permissions, next_ids=next_ids)
+    if plan is None:
         return
-    new_permissions = max(0, total_permissions - permissions)
     hashed = hashing.hash_secret(hashing.generate_secret(), bcrypt_cost)
-    now = time.time()
-    (first_ns,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM namespaces").fetchone()
-    (first_repo,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM repositories").fetchone()
-    (first_robot,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM robots").fetchone()
-    (first_secret,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM robot_secrets").fetchone()
-    namespaces = -(-new_robots // FILLER_ROBOTS_PER_NAMESPACE)
-    # Grants per robot, spread evenly; each goes to a different repository of its namespace.
-    per_robot, extra = divmod(new_permissions, new_robots)
-    if per_robot + (1 if extra else 0) > FILLER_REPOSITORIES_PER_NAMESPACE:
-        raise ValueError("too many grants per filler robot for the repositories of its namespace")
     with conn:
-        conn.executemany(
-            "INSERT INTO namespaces (id, name, kind, created) VALUES (?, ?, 'organization', ?)",
-            ((first_ns + n, f"org{first_ns + n:06d}", now) for n in range(namespaces)),
-        )
-        conn.executemany(
-            "INSERT INTO repositories (id, namespace_id, name, visibility, created) VALUES (?, ?, ?, 'private', ?)",
-            (
-                (first_repo + n * FILLER_REPOSITORIES_PER_NAMESPACE + r, first_ns + n, f"repo{r:02d}", now)
-                for n in range(namespaces) for r in range(FILLER_REPOSITORIES_PER_NAMESPACE)
-            ),
-        )
-        conn.executemany(
-            "INSERT INTO robots (id, namespace_id, shortname, created) VALUES (?, ?, ?, ?)",
-            (
-                (first_robot + i, first_ns + i // FILLER_ROBOTS_PER_NAMESPACE, f"bot{i % FILLER_ROBOTS_PER_NAMESPACE:03d}", now)
-                for i in range(new_robots)
-            ),
-        )
-        conn.executemany(
-            "INSERT INTO robot_secrets (id, robot_id, hash, created) VALUES (?, ?, ?, ?)",
-            ((first_secret + i, first_robot + i, hashed, now) for i in range(new_robots)),
-        )
-
-        def grants():
-            for i in range(new_robots):
-                ns_index = i // FILLER_ROBOTS_PER_NAMESPACE
-                for g in range(per_robot + (1 if i < extra else 0)):
-                    # Rotate the starting repository so grants spread over all of them.
-                    repo = (i + g) % FILLER_REPOSITORIES_PER_NAMESPACE
-                    yield (first_robot + i, first_ns + ns_index,
-                           first_repo + ns_index * FILLER_REPOSITORIES_PER_NAMESPACE + repo,
-                           ("read", "write", "admin")[(i + g) % 3], now)
-
-        conn.executemany(
-            "INSERT INTO permissions (robot_id, namespace_id, repository_id, role, created) VALUES (?, ?, ?, ?, ?)",
-            grants(),
-        )
+        for table, columns, rows in filler_rows(plan, hashed, time.time()):
+            conn.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
+            )

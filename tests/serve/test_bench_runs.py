@@ -22,20 +22,55 @@ SECTIONS = {
 }
 
 
-def test_the_benchmark_runs_every_phase_and_writes_its_table(tmp_path):
+# The PostgreSQL phases, asked for by name: SQLite and each replica count, warm and cold.
+SETUPS = ("SQLite, one host", "PostgreSQL, 1 replica", "PostgreSQL, 2 replicas", "PostgreSQL, 3 replicas")
+# wrk splits connections evenly over its threads, one thread per replica.
+OPENED = {("PostgreSQL, 3 replicas", 16): " (15 connections)", ("PostgreSQL, 3 replicas", 64): " (63 connections)"}
+POSTGRES_SECTIONS = {
+    "h": [
+        *(f"warm /token, c={c}{OPENED.get((setup, c), '')}, {setup}" for setup in SETUPS for c in (16, 64)),
+        *(f"cold /token, c={c}, {setup}" for setup in SETUPS for c in (16, 64)),
+        "warm /token c=64, PostgreSQL ÷ SQLite on one host",
+        "PostgreSQL connections of each replica's serving processes",
+        *(f"write lock during warm /token c=64, {setup}" for setup in SETUPS[1:]),
+        "write lock alone",
+    ],
+    "i": ["warm /token c=64 on PostgreSQL, 3,000 robots / 20,000 grants", "large ÷ small on PostgreSQL",
+          "resident memory per worker, PostgreSQL, 3,000 robots"],
+}
+
+
+def run_bench(tmp_path, *args: str) -> tuple[str, list[str]]:
+    """Run ``python -m bench`` on small settings with ``args``; return its table and the
+    table's rows. Fails the test when the run fails, stops early or skips a phase."""
     table = tmp_path / "table.md"
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--bcrypt-cost", "4", "--duration", "1", "--repeat", "1",
-         "--registry-iterations", "1", "--robots", "200", "--large-robots", "2000", "--large-permissions", "20000",
-         "--flood-seconds", "2", "--budget", "240", "--output", str(table)],
+        [sys.executable, "-m", "bench", "--bcrypt-cost", "4", "--duration", "1", "--repeat", "1", "--robots", "200",
+         *args, "--output", str(table)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     text = table.read_text()
     assert "stopped early" not in text and "skipped" not in text, text
-    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| |")]
-    for section, measurements in SECTIONS.items():
+    assert "- machine: " in text and "- settings: " in text
+    return text, [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| |")]
+
+
+def assert_reported(rows: list[str], sections: dict[str, list[str]]) -> None:
+    for section, measurements in sections.items():
         labels = [row.split(" | ")[1] for row in rows if row.startswith(f"| {section} |")]
         for measurement in measurements:
             assert any(label.startswith(measurement) for label in labels), (section, measurement, labels)
-    assert "- machine: " in text and "- settings: " in text
+
+
+def test_the_benchmark_runs_every_phase_and_writes_its_table(tmp_path):
+    _, rows = run_bench(tmp_path, "--registry-iterations", "1", "--large-robots", "2000",
+                        "--large-permissions", "20000", "--flood-seconds", "2", "--budget", "240")
+    assert_reported(rows, SECTIONS)
+
+
+def test_the_postgresql_phases_run_and_report_their_rows(tmp_path):
+    text, rows = run_bench(tmp_path, "--phases", "hi", "--large-robots", "3000", "--large-permissions", "20000",
+                           "--budget", "240")
+    assert_reported(rows, POSTGRES_SECTIONS)
+    assert "fsync on, synchronous_commit on" in text

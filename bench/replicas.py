@@ -1,0 +1,305 @@
+"""Phases (h) and (i): regauth on PostgreSQL.
+
+(h) runs warm and cold /token against one, two and three replicas (``regauth serve
+--database URL``, each with its own data directory holding the same signing key) sharing one
+PostgreSQL database, and against the single-host SQLite server, in the same run, alternating
+between them; then measures where the write lock that serializes every write transaction
+across replicas stands. (i) compares warm /token on a PostgreSQL database of 100,000 robots
+with one of the base size, side by side, as (e) does on SQLite.
+
+Several replicas are reached as a load balancer with one connection pool per host would:
+wrk runs one thread per replica, and each thread keeps its connections to its replica.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import loadgen, pg_seed
+from .pg_server import BenchPostgres, LockSampler, TokenTransactions, lock_ceiling
+from .procs import connections_to, free_port, main_thread_cpu_seconds
+
+if TYPE_CHECKING:
+    from .run import Bench, Regauth
+
+REPLICAS = 3
+WARM_CONNECTIONS = (16, 64)
+COLD_LEVELS = ((16, 48), (64, 128))  # (concurrency, robots) per set-up
+WARM_UP_CONNECTIONS = 16
+SHARED_DB = "regauth_shared"
+SMALL_DB, LARGE_DB = "regauth_small", "regauth_large"
+# Writers at once in the synthetic measurement of the write lock: one per worker of three
+# replicas of two workers.
+CEILING_WRITERS = 6
+CEILING_SECONDS = 3.0
+
+
+def cold_robots_needed() -> int:
+    """Cold robots phase (h) uses: one per check, for SQLite and each replica count."""
+    return (1 + REPLICAS) * sum(robots for _, robots in COLD_LEVELS)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+@dataclass
+class Measured:
+    """One warm run and the CPU the servers spent on it."""
+
+    run: loadgen.Run
+    regauth_cpu: float
+    postgres_cpu: float
+    # Of regauth_cpu, what the event loops (the workers' main threads) spent; the rest is
+    # their database, writer and bcrypt threads.
+    loop_cpu: float
+
+
+class PostgresPhases:
+    """Phases (h) and (i) of ``bench``, on a PostgreSQL server they start on first use;
+    ``close`` stops it."""
+
+    def __init__(self, bench: Bench):
+        self.bench = bench
+        self.pg: BenchPostgres | None = None
+        self.per_check_ms: float | None = None
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def postgres(self) -> BenchPostgres:
+        """The server, started on first call (its version and durability go in the notes)."""
+        if self.pg is None:
+            self.pg = BenchPostgres()
+            self.pg.start()
+            settings = ", ".join(f"{name} {self.pg.setting(name)}" for name in
+                                 ("fsync", "synchronous_commit", "full_page_writes", "max_connections",
+                                  "shared_buffers"))
+            self.bench.report.notes.append(
+                f"(h), (i): PostgreSQL {self.pg.version()} on 127.0.0.1, started by the benchmark, durable as in "
+                f"production ({settings}; the rest its defaults), data on the same disk as SQLite's"
+            )
+        return self.pg
+
+    def close(self) -> None:
+        if self.pg is not None:
+            self.pg.close()
+            self.pg = None
+
+    def replica(self, name: str, url: str) -> Regauth:
+        """A ``regauth serve --database url`` with its own data directory holding the
+        SQLite server's signing key and certificate (so every server signs alike), after
+        ``regauth init``; not started."""
+        from .run import UNBOUNDED_PENDING, Regauth
+
+        bench = self.bench
+        data_dir = bench.workdir / f"data-{name}"
+        data_dir.mkdir()
+        for pem in ("signing-key.pem", "signing-cert.pem"):
+            shutil.copy2(bench.regauth.data_dir / pem, data_dir / pem)
+        server = Regauth(bench.workdir, data_dir, port=free_port(),
+                         realm=f"http://127.0.0.1:{bench.nginx_port}/token", workers=bench.args.workers,
+                         bcrypt_cost=bench.args.bcrypt_cost, serve_flags=tuple(UNBOUNDED_PENDING), database=url)
+        server.cli("init")
+        return server
+
+    def warm_up(self, server: Regauth) -> None:
+        """Have every worker of ``server`` verify every warm robot (``Bench.warm_up``), at
+        c=16: on PostgreSQL a warm request at c=64 can take as long as a bcrypt check, and
+        the warm-up tells the two apart by time. Raises RuntimeError when it cannot."""
+        if self.per_check_ms is None:
+            self.per_check_ms = self.bench.bcrypt_alone()[0]
+        # A request that needs a check takes at least the check; 100 ms floor as (a) uses.
+        self.bench.warm_up(server, limit=60.0, connections=WARM_UP_CONNECTIONS,
+                           settled_ms=max(100.0, 0.8 * self.per_check_ms))
+
+    def warm(self, servers: list[Regauth], connections: int, seconds: float) -> Measured:
+        """One wrk run of warm /token spread over ``servers`` (one wrk thread per server when
+        several); returns it with the CPU the servers and PostgreSQL spent meanwhile."""
+        bench = self.bench
+        if len(servers) == 1:
+            script, threads = bench.rotate_script, None
+        else:
+            script, threads = loadgen.spread_script(bench.rotate_script, [s.port for s in servers]), len(servers)
+        loops = [pid for s in servers for pid in s.worker_pids()]
+        cpu0 = sum(s.daemon.cpu_seconds() for s in servers)
+        loop0 = sum(main_thread_cpu_seconds(pid) for pid in loops)
+        pg0 = self.pg.cpu_seconds() if self.pg else 0.0
+        run_ = loadgen.wrk(servers[0].url(bench.token_path), connections=connections, seconds=seconds,
+                           script=script, threads=threads)
+        return Measured(run_, sum(s.daemon.cpu_seconds() for s in servers) - cpu0,
+                        (self.pg.cpu_seconds() - pg0) if self.pg else 0.0,
+                        sum(main_thread_cpu_seconds(pid) for pid in loops) - loop0)
+
+    # -- (h) ---------------------------------------------------------------------------
+
+    def phase_replicas(self) -> None:
+        bench, r = self.bench, self.bench.report
+        pg = self.postgres()
+        pg.create_database(SHARED_DB)
+        began = time.monotonic()
+        robots, grants = pg_seed.copy_sqlite(bench.regauth.data_dir / "regauth.db", pg.url(SHARED_DB))
+        pg.track_statements(SHARED_DB)
+        r.notes.append(f"(h) the SQLite database copied into PostgreSQL with COPY ({robots:,} robots, {grants:,} "
+                       f"grants, every audit row of the phases before) in {time.monotonic() - began:.1f} s")
+        replicas = [self.replica(f"replica{i + 1}", pg.url(SHARED_DB)) for i in range(REPLICAS)]
+        try:
+            for server in replicas:
+                server.start()
+            at_start = [self.connections_per_process(server) for server in replicas]
+            for server in (bench.regauth, *replicas):
+                self.warm_up(server)
+            setups = {"SQLite, one host": [bench.regauth]}
+            for count in range(1, REPLICAS + 1):
+                setups[f"PostgreSQL, {count} replica{'s' if count > 1 else ''}"] = replicas[:count]
+            self.warm_table(setups)
+            self.cold_table(setups)
+            self.connections_rows(replicas, at_start)
+            self.write_lock_rows(setups)
+        finally:
+            for server in replicas:
+                server.stop()
+
+    def warm_table(self, setups: dict[str, list[Regauth]]) -> None:
+        """Warm /token at each concurrency on each set-up, the set-ups taking turns run by
+        run (so that the machine's other load falls on all alike); median of --repeat."""
+        r, args = self.bench.report, self.bench.args
+        runs: dict[tuple[str, int], list[Measured]] = {(name, c): [] for name in setups for c in WARM_CONNECTIONS}
+        for _ in range(args.repeat):
+            for name, servers in setups.items():
+                for connections in WARM_CONNECTIONS:
+                    runs[name, connections].append(self.warm(servers, connections, args.duration))
+        median: dict[tuple[str, int], Measured] = {}
+        for (name, connections), measured in runs.items():
+            chosen = median[name, connections] = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2]
+            run_ = chosen.run
+            mine, theirs = (sum(m.regauth_cpu for m in measured), sum(m.postgres_cpu for m in measured))
+            loop = sum(m.loop_cpu for m in measured)
+            requests = max(1, sum(m.run.requests for m in measured))
+            cpu = (f"{mine / requests * 1e6:.0f} µs of regauth CPU per request ({loop / requests * 1e6:.0f} on the "
+                   f"event loops)")
+            if name.startswith("PostgreSQL"):
+                cpu += f" + {theirs / requests * 1e6:.0f} µs of PostgreSQL's"
+            opened = f" ({run_.connections} connections)" if run_.connections != connections else ""
+            target, met = ("p99 ≤ 25 ms", run_.p99_ms <= 25 and run_.failures == 0) \
+                if connections == 64 and name.startswith("PostgreSQL") else ("", None)
+            r.add("h", f"warm /token, c={connections}{opened}, {name}",
+                  f"{run_.rate:,.0f} req/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)}, {cpu}"
+                  f"{'' if not run_.failures else f', {run_.failures} failed'}", target, met)
+        sqlite_name, one = "SQLite, one host", "PostgreSQL, 1 replica"
+        for connections in WARM_CONNECTIONS:
+            ratio = median[one, connections].run.rate / median[sqlite_name, connections].run.rate
+            p50 = median[one, connections].run.p50_ms / median[sqlite_name, connections].run.p50_ms
+            target, met = ("≥ 0.7", ratio >= 0.7) if connections == 64 else ("", None)
+            r.add("h", f"warm /token c={connections}, PostgreSQL ÷ SQLite on one host: throughput (p50)",
+                  f"{ratio:.2f} ({p50:.2f})", target, met)
+
+    def cold_table(self, setups: dict[str, list[Regauth]]) -> None:
+        """Cold /token on each set-up: every request a robot none of its servers has seen."""
+        bench, r = self.bench, self.bench.report
+        for name, servers in setups.items():
+            for concurrency, robots in COLD_LEVELS:
+                client = loadgen.ColdClient([s.url(bench.token_path) for s in servers], bench.take_cold(robots),
+                                            concurrency=concurrency, deadline=min(60.0, bench.remaining() / 4))
+                run_ = client.result()
+                r.add("h", f"cold /token, c={concurrency}, {name}",
+                      f"{run_.rate:.2f} checks/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)} "
+                      f"({run_.requests} checks{'' if not run_.failures else f', {run_.failures} failed'})")
+
+    def connections_rows(self, replicas: list[Regauth], at_start: list[list[int]]) -> None:
+        """Connections each serving process of each replica holds to PostgreSQL, at start
+        and now, after warm and cold load (when every thread that talks to the database
+        has)."""
+        r, pg = self.bench.report, self.pg
+        now = [self.connections_per_process(server) for server in replicas]
+
+        def shown(counts: list[list[int]]) -> str:
+            return "; ".join(" + ".join(map(str, each)) for each in counts)
+
+        r.add("h", f"PostgreSQL connections of each replica's serving processes (--workers {self.bench.args.workers}), "
+                   f"replicas 1; 2; 3",
+              f"{shown(at_start)} after start; {shown(now)} after warm and cold load; "
+              f"{sum(map(sum, now))} in all of max_connections {pg.setting('max_connections')}")
+
+    def connections_per_process(self, server: Regauth) -> list[int]:
+        """Connections to PostgreSQL of each worker of ``server`` (the parent holds none
+        while it serves)."""
+        return [connections_to(pid, self.pg.server.port) for pid in server.worker_pids()]
+
+    def write_lock_rows(self, setups: dict[str, list[Regauth]]) -> None:
+        """Where the write lock stands at c=64, in one more run per replica count: the
+        lock sampled every 10 ms, the statements counted by pg_stat_statements; and the
+        lock's own ceiling measured without regauth."""
+        bench, r, pg = self.bench, self.bench.report, self.pg
+        for name, servers in setups.items():
+            if not name.startswith("PostgreSQL"):
+                continue
+            pg.reset_statements(SHARED_DB)
+            with LockSampler(pg, SHARED_DB) as sampler:
+                run_ = self.warm(servers, 64, bench.args.duration).run
+            tx, share = TokenTransactions.of(pg.statements(SHARED_DB)), sampler.share
+            holder = ", ".join(f"{what} {part:.0%}" for what, part in share.holder_shares().items())
+            hold_per_token = share.held_share * run_.seconds / max(1, run_.requests) * 1000
+            r.add("h", f"write lock during warm /token c=64, {name}",
+                  f"{run_.rate:,.0f} req/s; {tx.tokens / max(1, tx.commits):.1f} tokens per commit, "
+                  f"{tx.statements_per_token:.1f} statements per token inside the transaction, planned in "
+                  f"{tx.planning_us:.0f} µs and executed in {tx.executing_us:.0f} µs in all; the lock held "
+                  f"{share.held_share:.0%} of the time ({hold_per_token:.2f} ms per token; holder "
+                  f"{holder or 'none seen'}), {share.mean_waiting:.1f} transactions waiting for it on average, "
+                  f"{tx.lock_wait_ms:.1f} ms each")
+        rate, held_ms = lock_ceiling(pg, CEILING_SECONDS, CEILING_WRITERS)
+        r.add("h", f"write lock alone: {CEILING_WRITERS} writers committing one row each under it, no regauth",
+              f"{rate:,.0f} commits/s, lock held {held_ms:.2f} ms per commit")
+
+    # -- (i) ---------------------------------------------------------------------------
+
+    def phase_large(self) -> None:
+        """The same warm load on two replicas at once, one on a PostgreSQL copy of the base
+        database, one on a copy grown to --large-robots; runs alternate between them."""
+        bench, r, args = self.bench, self.bench.report, self.bench.args
+        pg = self.postgres()
+        sqlite_db = bench.regauth.data_dir / "regauth.db"
+        sizes = {}
+        for dbname in (SMALL_DB, LARGE_DB):
+            pg.create_database(dbname)
+            sizes[dbname] = pg_seed.copy_sqlite(sqlite_db, pg.url(dbname))
+        print(f"growing a PostgreSQL copy to {args.large_robots:,} robots with COPY ...", flush=True)
+        began = time.monotonic()
+        sizes[LARGE_DB] = pg_seed.grow(pg.url(LARGE_DB), total_robots=args.large_robots,
+                                       total_permissions=args.large_permissions, bcrypt_cost=args.bcrypt_cost)
+        r.notes.append(f"(i) seeding PostgreSQL to {sizes[LARGE_DB][0]:,} robots and {sizes[LARGE_DB][1]:,} grants "
+                       f"with COPY (one transaction, then VACUUM ANALYZE) took {time.monotonic() - began:.0f} s")
+        servers = {name: self.replica(name, pg.url(name)) for name in (SMALL_DB, LARGE_DB)}
+        try:
+            for server in servers.values():
+                server.start()
+            for server in servers.values():
+                self.warm_up(server)
+            runs: dict[str, list[Measured]] = {name: [] for name in servers}
+            for _ in range(args.repeat):
+                for name, server in servers.items():
+                    runs[name].append(self.warm([server], 64, args.duration))
+            rss = servers[LARGE_DB].rss()
+        finally:
+            for server in servers.values():
+                server.stop()
+        per_request, median = {}, {}
+        for name, measured in runs.items():
+            requests = max(1, sum(m.run.requests for m in measured))
+            mine = sum(m.regauth_cpu for m in measured) / requests * 1e6
+            theirs = sum(m.postgres_cpu for m in measured) / requests * 1e6
+            per_request[name] = mine + theirs
+            median[name] = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2].run
+            robots, grants = sizes[name]
+            r.add("i", f"warm /token c=64 on PostgreSQL, {robots:,} robots / {grants:,} grants",
+                  f"{median[name].rate:,.0f} req/s, p50 {_ms(median[name].p50_ms)}, p99 {_ms(median[name].p99_ms)}, "
+                  f"{mine:.0f} µs of regauth CPU + {theirs:.0f} µs of PostgreSQL's per request")
+        ratio = per_request[LARGE_DB] / per_request[SMALL_DB]
+        r.add("i", "large ÷ small on PostgreSQL: server CPU per request, regauth + PostgreSQL "
+                   "(time per request from throughput; p50)",
+              f"{ratio:.2f} ({median[SMALL_DB].rate / median[LARGE_DB].rate:.2f}; "
+              f"{median[LARGE_DB].p50_ms / median[SMALL_DB].p50_ms:.2f})", "≤ 1.2", ratio <= 1.2)
+        r.add("i", f"resident memory per worker, PostgreSQL, {sizes[LARGE_DB][0]:,} robots",
+              " / ".join(f"{v:.0f} MiB" for v in rss), "< 100 MB", max(rss) < 100)
