@@ -1,0 +1,1 @@
+"""The SQLite backend: one file, WAL mode, for one host (``store.SqliteStore``)."""
