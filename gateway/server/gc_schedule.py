@@ -12,6 +12,9 @@ from ..appkeys import CONFIG, STORE
 
 log = logging.getLogger(__name__)
 
+# How long shutdown waits for a collection under way.
+SHUTDOWN_WAIT = 30.0
+
 
 async def collect_once(app: web.Application) -> dict[str, int]:
     """Run the collector once off the event loop, with the configured audit log retention;
@@ -21,11 +24,15 @@ async def collect_once(app: web.Application) -> dict[str, int]:
     )
 
 
-async def _run_forever(app: web.Application, interval: float) -> None:
+async def _run_forever(app: web.Application, interval: float, running: list) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            removed = await collect_once(app)
+            # Shielded, and kept in ``running``: cancelling the schedule at shutdown must not
+            # leave the thread collecting after the store it uses was closed.
+            collection = asyncio.ensure_future(collect_once(app))
+            running[:] = [collection]
+            removed = await asyncio.shield(collection)
         except Exception:  # noqa: BLE001 - a failed run is logged and retried next time
             log.exception("garbage collection failed; retrying in %s s", interval)
             continue
@@ -36,9 +43,13 @@ async def _run_forever(app: web.Application, interval: float) -> None:
 async def gc_schedule(app: web.Application):
     """cleanup_ctx: start the schedule when ``gc_interval > 0``, stop it at shutdown."""
     interval = app[CONFIG].gc_interval
-    task = asyncio.create_task(_run_forever(app, interval)) if interval > 0 else None
+    running: list = []
+    task = asyncio.create_task(_run_forever(app, interval, running)) if interval > 0 else None
     yield
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        # A run under way finishes (each batch is short) before the store is closed.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*running), SHUTDOWN_WAIT)
