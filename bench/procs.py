@@ -154,9 +154,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def connections_to(pid: int, port: int) -> int:
-    """How many established TCP connections process ``pid`` holds to 127.0.0.1:``port``
-    (0 when it is gone)."""
+def socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` holds open (empty when it is gone)."""
     inodes = set()
     try:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
@@ -165,8 +164,17 @@ def connections_to(pid: int, port: int) -> int:
             except OSError:
                 continue
             if target.startswith("socket:["):
-                inodes.add(target[8:-1])
+                inodes.add(target[len("socket:["):-1])
     except OSError:
+        return set()
+    return inodes
+
+
+def connections_to(pid: int, port: int) -> int:
+    """How many established TCP connections process ``pid`` holds to 127.0.0.1:``port``
+    (0 when it is gone)."""
+    inodes = socket_inodes(pid)
+    if not inodes:
         return 0
     remote = f"0100007F:{port:04X}"  # 127.0.0.1 as /proc/net/tcp writes it
     count = 0

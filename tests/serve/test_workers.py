@@ -22,9 +22,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bench.procs import socket_inodes
+from gateway.server.workers import RESTART_LIMIT
 from tests.conftest import FAST_BCRYPT_COST, SERVICE
 from tests.serve.serving import REPO_ROOT, init_data_dir
-from gateway.server.workers import RESTART_LIMIT
 from tokenstore import Store
 
 WORKERS = 2
@@ -49,18 +50,6 @@ def listening_inodes(port: int) -> set[str]:
         fields = line.split()
         if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":
             inodes.add(fields[9])
-    return inodes
-
-
-def socket_inodes(pid: int) -> set[str]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
     return inodes
 
 
