@@ -83,8 +83,10 @@ def replicas_nginx_text(nginx_port: int, registry_port: int, replica_ports: list
         assert commented in text, f"{NGINX_CONF} no longer holds the commented `{directive}`"
         text = text.replace(commented, f"        {directive}\n", 1)
     for address, port in (("127.0.0.1:8080", nginx_port), ("127.0.0.1:5000", registry_port)):
-        assert address in text, f"{NGINX_CONF} no longer contains {address}"
-        text = text.replace(address, f"127.0.0.1:{port}")
+        # The whole address only: a replica's port put in above (50007, say) must not match.
+        exact = re.compile(re.escape(address) + r"(?!\d)")
+        assert exact.search(text), f"{NGINX_CONF} no longer contains {address}"
+        text = exact.sub(f"127.0.0.1:{port}", text)
     return text
 
 
