@@ -20,6 +20,8 @@ from .hooks import instruments
 log = logging.getLogger(__name__)
 
 PATH = "/metrics"
+# The text format generate_latest writes, as every Prometheus 2.x reads it.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def add_route(app: web.Application) -> None:
@@ -35,7 +37,7 @@ def signing_keys(app: web.Application) -> list[SigningKey]:
 async def metrics(request: web.Request) -> web.Response:
     """Return the exposition of every metric; a store that cannot answer leaves out the
     secrets' ages only (and is logged)."""
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client import CollectorRegistry, generate_latest
 
     instruments()  # every series exists from the first scrape, at 0
     app = request.app
@@ -48,7 +50,7 @@ async def metrics(request: web.Request) -> web.Response:
     scraped = CollectorRegistry(auto_describe=False)
     scraped.register(ScrapeTimeCollector(signing_keys(app), oldest, store.clock()))
     body = generate_latest(_counted()) + generate_latest(scraped)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 def _counted():
