@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
 from gateway.metrics import hooks
+from gateway.metrics.middleware import outcome_of
 from gateway.token import keys
 from tests.api.conftest import Api, assert_error
 from tests.conftest import make_config
@@ -180,3 +181,12 @@ async def test_oldest_live_secret_age_per_namespace(api, store, clock):
     ages = await scrape(api)
     assert value(ages, "regauth_oldest_live_secret_age_seconds", namespace="first") == 20
     assert ("regauth_oldest_live_secret_age_seconds", frozenset({("namespace", "second")})) not in ages
+
+
+@pytest.mark.parametrize(("status", "raised", "outcome"), [
+    (200, False, "issued"), (400, True, "refused"), (401, True, "refused"), (429, True, "throttled"),
+    # The login throttle raises its 503; the store's 503 is the error middleware's answer.
+    (503, True, "throttled"), (503, False, "error"), (500, False, "error"),
+])
+def test_outcome_of_each_answer(status, raised, outcome):
+    assert outcome_of(status, raised=raised) == outcome
