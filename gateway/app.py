@@ -14,6 +14,8 @@ from .edge.errors import error_middleware
 from .edge.forwarded import untrusted_forwarder_warning
 from .federation.exchange import exchange as federation_exchange
 from .federation.exchange import open_verifier
+from .metrics.middleware import metrics_middleware
+from .metrics.route import add_route as add_metrics_route
 from .offload import Offload
 from .registry.events import add_route as add_registry_events_route
 from .server.database_watch import database_watch
@@ -41,7 +43,7 @@ def create_app(config, *, store: TokenStore | None = None) -> web.Application:
     The store, signing key and thread pools are opened at startup and closed at cleanup. A
     ``store`` may be passed in (tests use one with an injected clock).
     """
-    app = web.Application(middlewares=[error_middleware, text_guard_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[error_middleware, metrics_middleware, text_guard_middleware], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
     no_store.install(app)
     app.middlewares.append(untrusted_forwarder_warning(config.trusted_proxies))
@@ -59,6 +61,7 @@ def create_app(config, *, store: TokenStore | None = None) -> web.Application:
     app.cleanup_ctx.append(database_watch)
     add_api_routes(app)
     add_federation_routes(app)
+    add_metrics_route(app)
     add_ui_routes(app)
     return app
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
+from . import metrics
+
 if TYPE_CHECKING:
     from tokenstore.interface import TokenStore
 
@@ -111,6 +113,7 @@ def _settle(waited: asyncio.Future) -> None:
 
 def _log_late_failure(write: asyncio.Future) -> None:
     if not write.cancelled() and write.exception() is not None:
+        metrics.audit_write_failed()  # write_soon writes only the audit rows of refused logins
         log.warning("a write finished after its request had been answered, and failed: %r", write.exception())
 
 

@@ -36,6 +36,7 @@ REQUIREMENTS=(
     # Only the server binaries are used (tests start their own throwaway
     # server); the cluster the package may create by itself is never needed.
     postgresql
+    prometheus
 )
 
 if [ "$(id -u)" -eq 0 ]; then

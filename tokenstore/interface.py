@@ -232,6 +232,11 @@ class TokenStore(Protocol):
 
     # -- SecretLifecycle (secret_lifecycle) -----------------------
 
+    def oldest_live_secrets(self) -> dict[str, float]:
+        """Return, for each namespace with a live robot secret (current, or in grace, and
+        not expired), when its oldest was created (UNIX seconds), keyed by namespace name."""
+        ...
+
     def check_expires_at(self, expires_at: float | None) -> float | None:
         """Return ``expires_at`` (UNIX seconds, or None for never) if it lies in the future."""
         ...

@@ -8,6 +8,7 @@ import logging
 
 from aiohttp import web
 
+from .. import metrics
 from ..appkeys import CONFIG, STORE
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,10 @@ async def _run_forever(app: web.Application, interval: float, running: list) -> 
             running[:] = [collection]
             removed = await asyncio.shield(collection)
         except Exception:  # noqa: BLE001 - a failed run is logged and retried next time
+            metrics.collection_failed()
             log.exception("garbage collection failed; retrying in %s s", interval)
             continue
+        metrics.collection_finished(removed)
         if removed:
             log.info("garbage collection removed %s", ", ".join(f"{n} {t}" for t, n in sorted(removed.items())))
 

@@ -21,6 +21,7 @@ from aiohttp.abc import AbstractAccessLogger
 from ..app import create_app
 from ..config import Config
 from ..log_escape import escape_control
+from ..metrics import multiprocess as metrics_files
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def serve(config: Config) -> int:
     Raises ServeError when the address cannot be listened on."""
     sock = listening_socket(*config.listen)
     try:
+        metrics_files.prepare()  # before any process imports prometheus_client
         if config.workers == 1:
             _run_worker(config, sock)
             return 0
@@ -52,6 +54,7 @@ def serve(config: Config) -> int:
         return _supervise(config, sock)
     finally:
         sock.close()
+        metrics_files.remove()
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -99,6 +102,7 @@ def _supervise(config: Config, sock: socket.socket) -> int:
         if pid not in workers:
             continue
         workers.discard(pid)
+        metrics_files.worker_ended(pid)
         if stopping:
             continue
         log.warning("worker %d %s; starting a new one", pid, _ended(wait_status))

@@ -12,6 +12,7 @@ import logging
 from aiohttp import web
 
 from ..appkeys import CONFIG, OFFLOAD, STORE
+from .. import metrics
 from ..edge.forwarded import client_address
 
 log = logging.getLogger(__name__)
@@ -35,4 +36,5 @@ async def record_login_failure(request: web.Request, username: str, reason: str 
             request.app[STORE].record_robot_login, username=username, success=False, reason=reason, **client,
         )
     except Exception as exc:  # noqa: BLE001 - auditing a refusal must not turn it into an error
+        metrics.audit_write_failed()
         log.warning("could not write the audit row of a refused login: %s", exc.__class__.__name__)

@@ -16,6 +16,7 @@ from typing import TypeVar
 from tokenstore import InvalidCredentials, Principal, hashing
 from tokenstore.interface import TokenStore
 
+from .. import metrics
 from ..offload import Offload
 
 DEFAULT_MAX_ENTRIES = 20_000  # about 9 MiB when full (~470 bytes an entry)
@@ -78,9 +79,11 @@ class CredentialChecker:
                 if outcome is not _STALE:
                     if digest in self._verified:
                         self._verified.move_to_end(digest)
+                    metrics.credential_cache_hit()
                     return principal, outcome
             if self._verified.get(digest) is entry:
                 del self._verified[digest]
+        metrics.credential_cache_miss()
         check = self._in_flight.get(digest)
         if check is None and before_cold is not None:
             await before_cold(len(self._in_flight))
@@ -121,7 +124,9 @@ class CredentialChecker:
     async def _check(self, digest: bytes, username: str, secret: str) -> Principal:
         try:
             # Nothing written on the (low-priority) bcrypt thread; see Store.authenticate.
-            principal = await self._offload.bcrypt(self._store.authenticate, username, secret, record_use=False)
+            principal = await metrics.bcrypt_check(
+                self._offload.bcrypt(self._store.authenticate, username, secret, record_use=False),
+            )
         finally:
             del self._in_flight[digest]
         self._verified[digest] = (principal, self._clock())

@@ -133,6 +133,19 @@ class SecretLifecycleQueries(QueryBase):
         )
         return [SecretInfo(*row) for row in rows]
 
+    def oldest_live_secrets(self) -> dict[str, float]:
+        """Return, for each namespace with a live robot secret (a live robot's current
+        secret, or one in its grace period, not expired), when its oldest was created (UNIX
+        seconds), keyed by namespace name."""
+        now = self.clock()
+        rows = self.db.execute(
+            "SELECT n.name, MIN(s.created) FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
+            " JOIN namespaces n ON n.id = r.namespace_id"
+            f" WHERE r.deleted_at IS NULL AND n.deleted_at IS NULL AND {live_secret()} GROUP BY n.name",
+            [now, now],
+        )
+        return {name: created for name, created in rows}
+
     def check_expires_at(self, expires_at: float | None) -> float | None:
         """Return ``expires_at`` (UNIX seconds, or None for never) if it lies in the future.
 
