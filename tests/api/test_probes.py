@@ -76,10 +76,15 @@ async def probed(aiohttp_client, config, outage) -> Api:
     return Api(await aiohttp_client(create_app(config, store=outage.store)))
 
 
+CHECKS = {"store_read": "ok", "store_write": "ok", "signing_key": "ok", "workers": "ok"}
+
+
 async def test_live_and_ready_while_the_store_answers(probed):
-    for path in ("/livez", "/readyz"):
+    live = await probed.get("/livez")
+    assert (live.status, live.body) == (200, {"status": "ok"})
+    for path in ("/readyz", "/healthz"):
         reply = await probed.get(path)
-        assert (reply.status, reply.body) == (200, {"status": "ok"}), path
+        assert (reply.status, reply.body) == (200, {"status": "ok", "checks": CHECKS}), path
         assert "Retry-After" not in reply.headers
 
 
@@ -95,12 +100,13 @@ async def test_not_ready_while_the_store_cannot_answer_yet_live(probed, outage):
         "postgresql": "PostgreSQL cannot be reached",
     }[outage.store.backend]
     assert ready.body["reason"] == expected
+    assert ready.body["checks"] == {**CHECKS, "store_read": expected, "store_write": "not tried: no read"}
     assert int(ready.headers["Retry-After"]) > 0
     live = await probed.get("/livez")
     assert (live.status, live.body) == (200, {"status": "ok"})
-    # /healthz keeps its own contract: 503 with the reason, no Retry-After.
+    # /healthz is the same probe under its former name.
     health = await probed.get("/healthz")
-    assert health.status == 503 and health.body["reason"] == expected
+    assert health.status == 503 and health.body["reason"] == expected and "Retry-After" in health.headers
 
 
 async def test_ready_again_by_itself_once_postgresql_is_back(aiohttp_client, config, postgres_server, clock):
@@ -111,4 +117,4 @@ async def test_ready_again_by_itself_once_postgresql_is_back(aiohttp_client, con
         mend()
         # The next read connects anew: no restart.
         reply = await probed.get("/readyz")
-        assert (reply.status, reply.body) == (200, {"status": "ok"})
+        assert (reply.status, reply.body["status"]) == (200, "ok")
