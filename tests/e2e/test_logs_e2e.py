@@ -9,10 +9,7 @@ import base64
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import urlencode
-
-import pytest
 
 from api_helpers import api, create_user
 from e2e_clients import Client, DockerClient
