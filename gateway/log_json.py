@@ -53,11 +53,7 @@ class JsonFormatter(logging.Formatter):
         }
         context = request_id.current()
         if context is not None:
-            fields.update(request_id=context.request_id, client=context.client)
-            if context.robot is not None:
-                fields["robot"] = context.robot
-            if context.outcome is not None:
-                fields["outcome"] = context.outcome
+            fields.update(context.fields())
         for name, value in vars(record).items():
             if name not in _STANDARD and not name.startswith("_"):
                 fields[name] = _plain(value)

@@ -29,6 +29,16 @@ class RequestContext:
     robot: str | None = None
     outcome: str | None = None
 
+    def fields(self) -> dict:
+        """Return the fields a log record of the request carries: request_id and client,
+        and robot and outcome once noted."""
+        fields = {"request_id": self.request_id, "client": self.client}
+        if self.robot is not None:
+            fields["robot"] = self.robot
+        if self.outcome is not None:
+            fields["outcome"] = self.outcome
+        return fields
+
 
 _CURRENT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("regauth_request", default=None)
 _REQUEST_KEY = web.RequestKey("request_context", RequestContext)

@@ -45,9 +45,5 @@ class JsonAccessLogger(AbstractAccessLogger):
             "user_agent": request.headers.get("User-Agent", "")[:300],
         }
         if context is not None:
-            fields.update(request_id=context.request_id, client=context.client)
-            if context.robot is not None:
-                fields["robot"] = context.robot
-            if context.outcome is not None:
-                fields["outcome"] = context.outcome
+            fields.update(context.fields())
         self.logger.info("%s %s %d", request.method, request.path, response.status, extra=fields)
