@@ -12,9 +12,7 @@ import json
 import logging
 
 from .edge import request_id
-from .log_escape import escaping_handler
-
-FORMATS = ("text", "json")
+from .log_escape import EscapingFormatter
 
 # The attributes every LogRecord has: anything else on a record came in through ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
@@ -74,10 +72,12 @@ def json_handler(stream) -> logging.Handler:
     return handler
 
 
-def use_log_format(log_format: str, stream) -> None:
-    """Make the root logger write to ``stream`` in ``log_format`` ("text": the escaped lines
-    of ``log_escape``; "json": one JSON object per line), in place of its handlers."""
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    root.addHandler(json_handler(stream) if log_format == "json" else escaping_handler(stream))
+def use_log_format(log_format: str) -> None:
+    """Make the root logger's handlers that ``log_escape.configure_logging`` installed write
+    ``log_format``: "text" leaves them as they are, "json" gives them a JsonFormatter.
+    Other handlers (a test's capture) are left alone."""
+    if log_format != "json":
+        return
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, EscapingFormatter):
+            handler.setFormatter(JsonFormatter())

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(sys.stderr)
     try:
         config = Config.load({setting.name: getattr(args, setting.name) for setting in SETTINGS})
-        use_log_format(config.log_format, sys.stderr)
+        use_log_format(config.log_format)
         try:
             return args.handler(config, args) or 0
         finally:

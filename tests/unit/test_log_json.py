@@ -14,7 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.edge.request_id import request_id_for
-from gateway.log_json import JsonFormatter, json_handler
+from gateway.log_escape import escaping_handler
+from gateway.log_json import JsonFormatter, json_handler, use_log_format
 from gateway.server.access_log import JsonAccessLogger, query_shown
 from tests.conftest import SERVICE
 
@@ -62,6 +63,26 @@ def test_values_of_any_type_are_written():
                                                       mapping={"k": b"v"}, other=object)))
     assert (fields["count"], fields["ratio"], fields["ok"], fields["none"]) == (3, 0.5, True, None)
     assert fields["items"] == ["a", 1] and fields["mapping"] == {"k": "b'v'"} and "object" in fields["other"]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_log_format_applies_to_the_servers_handlers_only(log_format):
+    ours, other = io.StringIO(), io.StringIO()
+    handlers = [escaping_handler(ours), logging.StreamHandler(other)]
+    root = logging.getLogger()
+    for handler in handlers:
+        root.addHandler(handler)
+    try:
+        use_log_format(log_format)
+        logging.getLogger("gateway.test").warning("hello %s", "world")
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+    assert other.getvalue() == "hello world\n"
+    if log_format == "json":
+        assert json.loads(ours.getvalue())["event"] == "hello world"
+    else:
+        assert ours.getvalue().rstrip().endswith("WARNING gateway.test: hello world")
 
 
 @pytest.mark.parametrize("given", ["0123456789abcdef0123456789abcdef", "3f2b6a7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
