@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from api_helpers import api, create_user
 from e2e_clients import Client, DockerClient
 from e2e_stack import SERVICE, MakeRobot, RegauthCli, Stack
-from e2e_support import HttpReply, http_get, http_request
+from e2e_support import HttpReply, http_get, http_request, wait_until
 
 # Whatever the run issued, in any form: a JWT, or one of regauth's prefixed credentials.
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
@@ -42,15 +42,29 @@ def offline_token(stack: Stack, name: str, secret: str, repository: str) -> dict
 
 
 def regauth_lines(stack: Stack) -> list[dict]:
-    """Every line regauth wrote this session, parsed; fails on a line that is not JSON."""
+    """Every whole line regauth wrote this session (one still being written is left for the
+    next read), parsed; fails on a line that is not JSON."""
+    text = stack.regauth_log.read_text()
     lines = []
-    for number, line in enumerate(stack.regauth_log.read_text().splitlines(), 1):
+    for number, line in enumerate(text[:text.rfind("\n") + 1].splitlines(), 1):
         try:
             lines.append(json.loads(line))
         except ValueError:
             raise AssertionError(f"regauth log line {number} is not JSON: {line[:300]!r}") from None
         assert isinstance(lines[-1], dict) and {"time", "level", "logger", "event"} <= lines[-1].keys(), line
     return lines
+
+
+def access_lines_of(stack: Stack, request_ids: set[str]) -> list[dict]:
+    """Every line regauth wrote, once the access line of each of ``request_ids`` is there
+    (aiohttp writes it after the reply has gone); fails after 10 s."""
+
+    def read() -> list[dict] | None:
+        lines = regauth_lines(stack)
+        logged = {line.get("request_id") for line in lines if line["logger"] == "aiohttp.access"}
+        return lines if request_ids <= logged else None
+
+    return wait_until(read, 10, what=f"the access lines of requests {sorted(request_ids)}", ignore=())
 
 
 def test_no_secret_or_token_reaches_a_json_log_line(
@@ -89,7 +103,7 @@ def test_no_secret_or_token_reaches_a_json_log_line(
     refused = token(stack, robot.name, "not-the-secret-" + robot.secret[:4], f"{namespace}/app")
     assert refused.status == 401
 
-    lines = regauth_lines(stack)
+    lines = access_lines_of(stack, {refused.headers["X-Request-ID"], reply.headers["X-Request-ID"]})
     text = stack.regauth_log.read_text()
     for value in issued:
         assert value not in text
@@ -106,10 +120,6 @@ def nginx_access_log(stack: Stack) -> str:
     return (stack.data_dir.parent / "nginx" / "logs" / "access.log").read_text()
 
 
-def logged_ids(stack: Stack) -> set[str]:
-    return {line.get("request_id") for line in regauth_lines(stack)}
-
-
 def test_a_request_id_goes_through_nginx_to_regauth_and_back(stack: Stack, namespace: str,
                                                              make_robot: MakeRobot) -> None:
     robot = make_robot(f"{namespace}+ci", (namespace, "read"))
@@ -123,8 +133,7 @@ def test_a_request_id_goes_through_nginx_to_regauth_and_back(stack: Stack, names
     assert len(made) == len(replaced) == 1 and NGINX_ID.fullmatch(made[0]) and NGINX_ID.fullmatch(replaced[0])
     registry = http_get(f"http://{stack.host}/v2/", {"X-Request-ID": given + "-v2"})
     assert registry.status == 401 and registry.headers.get_all("X-Request-ID") == [given + "-v2"]
-    ids = logged_ids(stack)
-    assert {given, made[0], replaced[0]} <= ids
+    access_lines_of(stack, {given, made[0], replaced[0]})
     access = nginx_access_log(stack)
     for request_id in (given, made[0], replaced[0], given + "-v2"):
         assert f"request_id={request_id}" in access
