@@ -9,7 +9,7 @@ from tokenstore.interface import TokenStore
 from .api.federation import add_routes as add_federation_routes
 from .api.routes import add_routes as add_api_routes
 from .appkeys import AUTHENTICATORS, AUTHORIZER, CONFIG, LOGIN_THROTTLE, OFFLOAD, REFRESH_TOKENS, SIGNING_KEY, STORE
-from .edge import no_store
+from .edge import no_store, request_id
 from .edge.errors import error_middleware
 from .edge.forwarded import untrusted_forwarder_warning
 from .federation.exchange import exchange as federation_exchange
@@ -46,6 +46,7 @@ def create_app(config, *, store: TokenStore | None = None) -> web.Application:
     app = web.Application(middlewares=[error_middleware, metrics_middleware, text_guard_middleware], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
     no_store.install(app)
+    request_id.install(app, config.trusted_proxies)
     app.middlewares.append(untrusted_forwarder_warning(config.trusted_proxies))
     app.cleanup_ctx.append(_resources(store))
     app.cleanup_ctx.append(open_verifier)

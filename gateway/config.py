@@ -99,6 +99,16 @@ def _rate(text: str) -> limits.RateLimitItem:
     return rate
 
 
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {text!r}")
+        return value
+
+    return parse
+
+
 def _database(text: str) -> str:
     if not text:
         return ""
@@ -150,6 +160,8 @@ SETTINGS: tuple[Setting, ...] = (
             " check are answered 429"),
     Setting("max_pending_bcrypt", "--max-pending-bcrypt", "REGAUTH_MAX_PENDING_BCRYPT", "32", _int_between(1, 100000),
             "secret checks of robot logins that may wait or run at once; more are answered 503"),
+    Setting("log_format", "--log-format", "REGAUTH_LOG_FORMAT", "text", _one_of("text", "json"),
+            "how log lines are written: `text` (escaped lines) or `json` (one object per line)"),
 )
 
 
@@ -173,6 +185,7 @@ class Config:
     login_failures_per_robot: limits.RateLimitItem = field(default_factory=lambda: limits.parse("10/minute"))
     max_pending_bcrypt: int = 32
     database: str = ""
+    log_format: str = "text"
 
     @property
     def audit_retention_seconds(self) -> float | None:

@@ -49,6 +49,12 @@ class TokenStore(Protocol):
         """Raise StoreUnavailable unless the store answers a read."""
         ...
 
+    def record_readiness(self) -> float:
+        """Commit a write of the time now to a row kept for that (``/readyz``); returns the
+        time. Meant for the writer thread (``run_batch``). Raises StoreUnavailable when the
+        write cannot commit."""
+        ...
+
     def watch(self) -> None:
         """The cheap check a serving process runs once a second; raises StoreReplaced when
         the data was removed or replaced under it (every later use then fails too)."""

@@ -11,6 +11,7 @@ from tokenstore import StoreBusy, StoreUnavailable, TokenStoreError
 
 from ..config import SETTINGS, Config, ConfigError
 from ..log_escape import configure_logging
+from ..log_json import use_log_format
 from ..registry.events_token import EventsTokenFileInvalid
 from ..token.keys import KeyError_
 from .output import EXIT_ERROR
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(sys.stderr)
     try:
         config = Config.load({setting.name: getattr(args, setting.name) for setting in SETTINGS})
+        use_log_format(config.log_format)
         try:
             return args.handler(config, args) or 0
         finally:

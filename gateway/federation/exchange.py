@@ -14,6 +14,7 @@ from aiohttp import web
 from tokenstore import InvalidCredentials, StoreUnavailable
 
 from ..appkeys import CONFIG, LOGIN_THROTTLE, OFFLOAD, OIDC, STORE
+from ..edge import request_id
 from ..edge.errors import TokenError
 from ..edge.forwarded import client_address
 from ..token.basic_auth import parse_basic
@@ -67,11 +68,13 @@ async def exchange(request: web.Request) -> web.Response:
         except InvalidCredentials:
             raise TokenRejected("the federation setting was removed during the exchange") from None
     except ExternalTokenError as exc:
-        log.info("federated exchange refused for %r: %s", username[:300], exc)
+        log.info("federated exchange refused for %r: %s", username[:300], exc,
+                 extra=request_id.note(robot=username, outcome="refused"))
         app[LOGIN_THROTTLE].failed(address, None)
         await _audit(request, address, username, issuer, subject, success=False, reason=str(exc))
         raise TokenError(401, "UNAUTHORIZED", str(exc), f"{exc}. {USAGE}", realm) from None
-    log.info("federated exchange for %s (issuer %s, subject %s)", username, shown(issuer), shown(subject))
+    log.info("federated exchange for %s (issuer %s, subject %s)", username, shown(issuer), shown(subject),
+             extra=request_id.note(robot=username, outcome="issued"))
     await _audit(request, address, username, issuer, subject, success=True)
     return web.json_response({"token": issued.credential, "expires_in": int(issued.expires_at - issued.created)})
 

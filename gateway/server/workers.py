@@ -22,6 +22,9 @@ from ..app import create_app
 from ..config import Config
 from ..log_escape import escape_control
 from ..metrics import multiprocess as metrics_files
+from . import worker_status
+from .access_log import JsonAccessLogger
+from .worker_status import WorkerTable
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def _supervise(config: Config, sock: socket.socket) -> int:
     """Start ``config.workers`` workers on ``sock`` and keep that many running until a stop
     signal; returns 0, or 1 when workers died RESTART_LIMIT times within RESTART_WINDOW s."""
-    workers: set[int] = set()
+    workers: dict[int, int] = {}  # pid: its slot in the table of workers
+    worker_status.share(WorkerTable(config.workers))
     stopping = False
     status = 0
 
@@ -92,8 +96,8 @@ def _supervise(config: Config, sock: socket.socket) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     deaths: collections.deque[float] = collections.deque()
-    for _ in range(config.workers):
-        _start_worker(config, sock, workers)
+    for slot in range(config.workers):
+        _start_worker(config, sock, workers, slot)
     while workers:
         try:
             pid, wait_status = os.wait()
@@ -101,7 +105,7 @@ def _supervise(config: Config, sock: socket.socket) -> int:
             break
         if pid not in workers:
             continue
-        workers.discard(pid)
+        slot = workers.pop(pid)
         metrics_files.worker_ended(pid)
         if stopping:
             continue
@@ -115,11 +119,11 @@ def _supervise(config: Config, sock: socket.socket) -> int:
             stopping, status = True, 1
             _signal_all(workers)
             continue
-        _start_worker(config, sock, workers)
+        _start_worker(config, sock, workers, slot)
     return status
 
 
-def _signal_all(workers: set[int]) -> None:
+def _signal_all(workers: dict[int, int]) -> None:
     for pid in list(workers):
         try:
             os.kill(pid, signal.SIGTERM)
@@ -139,9 +143,10 @@ def _ended(wait_status: int) -> str:
     return f"exited with status {code}"
 
 
-def _start_worker(config: Config, sock: socket.socket, workers: set[int]) -> None:
-    """Fork a worker serving on ``sock`` and add its pid to ``workers``. Stop signals wait
-    until it is in the set, so that a stop never misses a worker just started."""
+def _start_worker(config: Config, sock: socket.socket, workers: dict[int, int], slot: int) -> None:
+    """Fork a worker serving on ``sock``, add its pid to ``workers`` and to the shared table's
+    ``slot``. Stop signals wait until it is in ``workers``, so that a stop never misses a
+    worker just started."""
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         pid = os.fork()
@@ -159,7 +164,8 @@ def _start_worker(config: Config, sock: socket.socket, workers: set[int]) -> Non
                 log.exception("worker %d stopped on an error", os.getpid())
             finally:
                 os._exit(status)
-        workers.add(pid)
+        workers[pid] = slot
+        worker_status.shared().set(slot, pid)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
@@ -173,7 +179,8 @@ def _run_worker(config: Config, sock: socket.socket) -> None:
     log.info("regauth %d listening on %s:%d (service %r)", os.getpid(), host, port, config.service)
     app = create_app(config)
     app.on_startup.append(_freeze_heap)
-    web.run_app(app, sock=sock, print=None, access_log_class=AccessLogger, handle_signals=True)
+    access_log_class = JsonAccessLogger if config.log_format == "json" else AccessLogger
+    web.run_app(app, sock=sock, print=None, access_log_class=access_log_class, handle_signals=True)
     sys.stdout.flush()
 
 

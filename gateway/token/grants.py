@@ -14,6 +14,7 @@ from aiohttp import web
 from tokenstore import InvalidCredentials
 
 from ..appkeys import CONFIG, REFRESH_TOKENS
+from ..edge import request_id
 from ..edge.errors import TokenError, bad_request
 from ..edge.text_input import TextInvalid, check_text
 from .authn import Credentials
@@ -62,7 +63,7 @@ async def post_token(request: web.Request) -> web.Response:
                 Credentials("", token, issuance.client["ip"]), issuance,
             )
         except InvalidCredentials as exc:
-            log.info("refresh token refused (client %r)", client_id[:100])
+            log.info("refresh token refused (client %r)", client_id[:100], extra=request_id.note(outcome="refused"))
             raise TokenError(401, "UNAUTHORIZED", str(exc), LOGIN_AGAIN_DETAILS, config.realm) from None
         issued = authenticated.outcome
         return token_response(request, issued.principal, issued.access)

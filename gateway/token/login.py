@@ -8,6 +8,7 @@ from aiohttp import web
 from tokenstore import InvalidCredentials
 
 from ..appkeys import AUTHENTICATORS, CONFIG
+from ..edge import request_id
 from ..edge.errors import TokenError
 from .audit import record_login_failure
 from .authn import Credentials, authenticate
@@ -41,6 +42,7 @@ async def login_and_issue(request: web.Request, username: str, password: str, is
 
 
 def _login_refused(request: web.Request, username: str, exc: InvalidCredentials) -> TokenError:
-    log.info("login refused for %r (%s)", username[:300], exc.reason)
+    log.info("login refused for %r (%s)", username[:300], exc.reason,
+             extra=request_id.note(robot=username, outcome="refused"))
     details = str(exc) if exc.reason == "expired" else INVALID_CREDENTIALS_DETAILS
     return TokenError(401, "UNAUTHORIZED", str(exc), details, request.app[CONFIG].realm)

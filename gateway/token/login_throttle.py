@@ -17,6 +17,7 @@ from limits import RateLimitItem
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from ..edge import request_id
 from ..edge.errors import TokenError
 
 # Retry-After of the 503 for a full queue: at bcrypt cost 12 (a quarter second a check) a
@@ -75,7 +76,8 @@ class LoginThrottle:
         """
         try:
             return self._admit_check(address, username, pending)
-        except TokenError:
+        except TokenError as exc:
+            request_id.note(robot=username, outcome="throttled" if exc.status == 429 else "unavailable")
             await asyncio.sleep(REFUSAL_DELAY)
             raise
 
@@ -136,6 +138,7 @@ class LoginThrottle:
         try:
             self._admit_address(address)
         except TokenError:
+            request_id.note(outcome="throttled")
             await asyncio.sleep(REFUSAL_DELAY)
             raise
 

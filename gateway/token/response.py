@@ -9,6 +9,7 @@ from aiohttp import web
 from tokenstore import Principal
 
 from ..appkeys import CONFIG, SIGNING_KEY
+from ..edge import request_id
 from .tokens import Access, MintedToken, mint
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ def token_response(
     Shared by ``GET /token`` and the grants of ``POST /token``.
     """
     config = request.app[CONFIG]
+    # For the request's access log line; the debug line below carries them too.
+    fields = request_id.note(robot=principal.username, outcome="issued")
     if log.isEnabledFor(logging.DEBUG):
         # A debugging aid only: the access log has every request, the audit log every robot
         # token with its grant, and a line per token costs as much as its database work.
@@ -32,6 +35,7 @@ def token_response(
             "token issued sub=%s access=%s",
             principal.username or "<anonymous>",
             ";".join(f"{a.type}:{a.name}:{','.join(a.actions)}" for a in access),
+            extra=fields,
         )
     minted = mint(
         request.app[SIGNING_KEY], issuer=config.issuer, service=config.service,

@@ -116,7 +116,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         regauth = Daemon(
             "regauth",
-            cli.argv("serve", "--listen", f"127.0.0.1:{regauth_port}"),
+            # JSON logs: test_logs_e2e reads every line the whole session made.
+            cli.argv("serve", "--listen", f"127.0.0.1:{regauth_port}", "--log-format", "json"),
             base / "regauth.log",
             env=regauth_env(),
             cwd=REPO_ROOT,

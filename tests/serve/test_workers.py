@@ -250,6 +250,27 @@ async def test_a_killed_worker_is_replaced_within_a_second_and_logged(server, tm
     assert "Traceback" not in served_log(tmp_path / "serve.log")
 
 
+def test_a_dead_worker_not_yet_replaced_makes_readyz_503_naming_it(server):
+    process, port, _, _ = server
+    assert health(port, "/readyz") == (200, {"status": "ok", "checks": {
+        "store_read": "ok", "store_write": "ok", "signing_key": "ok", "workers": "ok"}})
+    # A stopped parent cannot replace the worker: the surviving one answers every probe.
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        victim = children(process.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: health(port, "/readyz")[0] == 503, 5.0, "/readyz answered 503")
+        for _ in range(4):
+            status, body = health(port, "/readyz")
+            assert status == 503 and body["status"] == "unavailable", body
+            assert f"of {WORKERS} (process {victim}) is not running" in body["checks"]["workers"]
+            assert body["checks"]["store_write"] == "ok"
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+    wait_for(lambda: health(port, "/readyz")[0] == 200, 10.0, "/readyz 200 again once the parent replaced the worker")
+    assert victim not in children(process.pid)
+
+
 def test_workers_that_keep_dying_stop_the_server_with_an_error(server, tmp_path):
     process, _, _, _ = server
     killed: list[int] = []
@@ -288,11 +309,11 @@ def test_a_second_server_on_a_taken_port_is_one_line_and_exit_1(server, tmp_path
     assert healthy(port)
 
 
-def health(port: int) -> tuple[int, dict]:
-    """GET /healthz on ``port``: (status, body)."""
+def health(port: int, path: str = "/healthz") -> tuple[int, dict]:
+    """GET ``path`` (a probe) on ``port``: (status, body)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+        with opener.open(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
             return reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())

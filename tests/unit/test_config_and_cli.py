@@ -47,6 +47,7 @@ def test_flag_beats_environment_beats_default():
         ("login_failures_per_address", "lots", "--login-failures-per-address / REGAUTH_LOGIN_FAILURES_PER_ADDRESS: must be a count"),
         ("login_failures_per_robot", "0/minute", "--login-failures-per-robot / REGAUTH_LOGIN_FAILURES_PER_ROBOT: must be a count of at least 1"),
         ("max_pending_bcrypt", "0", "--max-pending-bcrypt / REGAUTH_MAX_PENDING_BCRYPT: must be between 1"),
+        ("log_format", "xml", "--log-format / REGAUTH_LOG_FORMAT: must be one of text, json, got 'xml'"),
     ],
 )
 def test_invalid_settings_name_the_setting(name, value, fragment):

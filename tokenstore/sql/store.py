@@ -14,6 +14,7 @@ from .federation import FederationQueries
 from .listings import ListingQueries
 from .namespaces import NamespaceQueries
 from .permissions import PermissionQueries
+from .readiness import ReadinessQueries
 from .refresh_tokens import RefreshTokenQueries
 from .registry_activity import RegistryActivityQueries
 from .repositories import RepositoryQueries
@@ -26,7 +27,7 @@ from .ui_sessions import UiSessionQueries
 class SqlStore(
     NamespaceQueries, RobotQueries, SecretLifecycleQueries, RepositoryQueries, PermissionQueries, AccessQueries,
     FederationQueries, RefreshTokenQueries, AccountQueries, AuditQueries, ListingQueries, CollectorQueries,
-    UiSessionQueries, AuditedChanges, SigninThrottleQueries, RegistryActivityQueries,
+    UiSessionQueries, AuditedChanges, SigninThrottleQueries, RegistryActivityQueries, ReadinessQueries,
 ):
     """The store's queries, run on the connection ``db`` a backend gives each thread.
 

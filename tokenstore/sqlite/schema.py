@@ -289,6 +289,13 @@ def _audit_refusal_counts(db: Database) -> None:
     )
 
 
+@migrations(name="0011_readiness_probe")
+def _readiness_probe(db: Database) -> None:
+    """One row that ``/readyz`` rewrites (``Store.record_readiness``): proof that a write
+    commits. Not data: a copy of the store leaves it behind."""
+    db.execute("CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY, written REAL NOT NULL)")
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)

@@ -2,6 +2,7 @@
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,10 @@ from .database import SqliteDatabase, ThreadLocalDatabase, WriterLock, check_int
 from .housekeeping import Checkpointer, Job, run_batch
 
 log = logging.getLogger(__name__)
+
+# Free space (bytes) on the database's file system below which the store is not ready for writes.
+READY_FREE_BYTES = 1024 * 1024
+DISK_FULL_CAUSE = "the database's disk is full"
 
 
 class SqliteStore(SqlStore):
@@ -89,6 +94,17 @@ class SqliteStore(SqlStore):
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         with self._writer_lock:
             return run_batch(conn, jobs, translate)
+
+    def record_readiness(self) -> float:
+        """Rewrite the readiness row (``ReadinessQueries.record_readiness``); returns the time
+        written. First raises StoreUnavailable ("the database's disk is full") when the
+        database's file system has less than READY_FREE_BYTES free: rewriting one row reuses
+        space the WAL already holds, so it would commit on a disk where the next new row
+        cannot."""
+        usage = os.statvfs(self.path.parent)
+        if usage.f_bavail * usage.f_frsize < READY_FREE_BYTES:
+            raise StoreUnavailable(DISK_FULL_CAUSE, f"less than {READY_FREE_BYTES} bytes free")
+        return super().record_readiness()
 
     def housekeeping(self) -> "Checkpointer":
         """Start what a serving process runs beside its requests: the WAL checkpointer.
