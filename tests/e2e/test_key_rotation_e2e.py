@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -46,6 +47,11 @@ MAX_LOOP_SECONDS = 420
 # A pause between rounds: the clients keep coming through the whole procedure, not as fast
 # as they can (skopeo would do a round in half a second).
 ROUND_PAUSE = 0.5
+# How long a registry stays down in a rolling restart: long enough for nginx to meet it.
+DOWN_SECONDS = 2.0
+# nginx leaves a server that refused a connection alone this long (``fail_timeout``): the
+# next registry restarts only once nginx sends to the restarted one again.
+FAIL_TIMEOUT = 2
 # A second registry in the shipped config's upstream; the first keeps its 127.0.0.1:5000.
 SECOND_REGISTRY = "127.0.0.1:SECOND_REGISTRY_PORT"
 
@@ -59,8 +65,8 @@ def two_registries_nginx_text() -> str:
     assert one in text and location in text, "nginx.conf no longer has the registry upstream this test extends"
     text = text.replace(one, (
         "    upstream registry {\n"
-        "        server 127.0.0.1:5000 max_fails=1 fail_timeout=3s;\n"
-        f"        server {SECOND_REGISTRY} max_fails=1 fail_timeout=3s;\n"))
+        f"        server 127.0.0.1:5000 max_fails=1 fail_timeout={FAIL_TIMEOUT}s;\n"
+        f"        server {SECOND_REGISTRY} max_fails=1 fail_timeout={FAIL_TIMEOUT}s;\n"))
     return text.replace(location, location + (
         "            proxy_next_upstream error timeout http_502;\n"
         "            proxy_connect_timeout 2s;\n"))
@@ -85,9 +91,17 @@ class Registry:
         if self.daemon is not None:
             self.daemon.stop(timeout=30)
 
+    def served_since_start(self) -> int:
+        """Requests this registry answered with a 2xx since it last started (its log)."""
+        text = self.log.read_text(errors="replace")
+        since = text[text.rfind("listening on"):]
+        return len(re.findall(r'msg="response completed".*http\.response\.status=20\d', since))
+
     def restart(self) -> None:
-        """SIGTERM (the registry drains what it serves), wait for the exit, start again."""
+        """SIGTERM (the registry drains what it serves), wait for the exit, stay down
+        DOWN_SECONDS as a host's restart would (the clients keep coming), start again."""
         self.stop()
+        time.sleep(DOWN_SECONDS)
         self.start()
 
 
@@ -193,9 +207,12 @@ def signing_kid(stack: RotationStack, robot: Robot, repository: str) -> str:
 
 
 def rolling_restart(stack: RotationStack, loops: list[ClientLoop]) -> None:
-    """Restart the registries one at a time, each once the clients got work done meanwhile."""
+    """Restart the registries one at a time, the next only once nginx sends to the restarted
+    one again and the clients got work done meanwhile (with both down at once, nginx has
+    no live upstream and answers 502)."""
     for registry in stack.registries:
         registry.restart()
+        time.sleep(FAIL_TIMEOUT + 0.5)  # until nginx tries the restarted registry again
         for loop in loops:
             loop.wait_for_successes(1)
 
@@ -250,6 +267,10 @@ def test_a_key_rotation_with_rolling_registry_restarts_fails_no_pull_or_push(tmp
             for loop in loops:
                 loop.join(timeout=180)
         assert signing_kid(stack, robot, "rot/docker") == staged["kid"]
+        # Both registries served the clients once they trusted the new key alone, and nginx
+        # did route around a registry that was down.
+        assert all(registry.served_since_start() > 0 for registry in stack.registries)
+        assert "connect() failed" in (tmp_path / "nginx" / "logs" / "error.log").read_text()
         for loop in loops:
             assert not loop.is_alive()
             assert loop.failures == [], loop.failures
