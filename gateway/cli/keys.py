@@ -28,7 +28,7 @@ def list_keys(config: Config, args) -> int:
     ]
     widths = [max(len(line[column]) for line in table) for column in range(len(_COLUMNS))]
     for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     return 0
 
 
