@@ -8,7 +8,7 @@ from tokenstore.interface import TokenStore
 
 from .api.federation import add_routes as add_federation_routes
 from .api.routes import add_routes as add_api_routes
-from .appkeys import AUTHENTICATORS, AUTHORIZER, CONFIG, LOGIN_THROTTLE, OFFLOAD, REFRESH_TOKENS, SIGNING_KEY, STORE
+from .appkeys import AUTHENTICATORS, AUTHORIZER, CONFIG, LOGIN_THROTTLE, OFFLOAD, REFRESH_TOKENS, STORE
 from .edge import no_store, request_id
 from .edge.errors import error_middleware
 from .edge.forwarded import untrusted_forwarder_warning
@@ -22,13 +22,13 @@ from .server.database_watch import database_watch
 from .server.gc_schedule import gc_schedule
 from .server.health import healthz, livez, readyz
 from .text_guard import text_guard_middleware
-from .token import keys
 from .token.authn import KeylessCredentials, RefreshTokens, RobotSecrets
 from .token.authz import StoreRoles
 from .token.credential_cache import CredentialChecker
 from .token.endpoint import get_token
 from .token.grants import post_token
 from .token.jwks import jwks
+from .token.live_keyring import keyring_watch
 from .token.login_throttle import LoginThrottle
 from .ui import add_routes as add_ui_routes
 
@@ -48,6 +48,8 @@ def create_app(config, *, store: TokenStore | None = None) -> web.Application:
     no_store.install(app)
     request_id.install(app, config.trusted_proxies)
     app.middlewares.append(untrusted_forwarder_warning(config.trusted_proxies))
+    # First: the keyring is loaded (or the start fails) before anything else opens.
+    app.cleanup_ctx.append(keyring_watch)
     app.cleanup_ctx.append(_resources(store))
     app.cleanup_ctx.append(open_verifier)
     app.router.add_get("/token", get_token)
@@ -70,7 +72,6 @@ def create_app(config, *, store: TokenStore | None = None) -> web.Application:
 def _resources(given_store: TokenStore | None):
     async def context(app: web.Application):
         config = app[CONFIG]
-        app[SIGNING_KEY] = keys.load(config.key_path, config.certificate_path)
         # create=False: a worker started after the database was removed must not serve a
         # new, empty one.
         store = given_store or open_store(config.database_location, bcrypt_cost=config.bcrypt_cost, create=False)

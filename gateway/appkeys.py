@@ -9,12 +9,10 @@ from .federation.oidc import OIDCVerifier
 from .offload import Offload
 from .token.authn import RefreshTokens
 from .token.authz import Authorizer
-from .token.keys import SigningKey
 from .token.login_throttle import LoginThrottle
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", TokenStore)
-SIGNING_KEY = web.AppKey("signing_key", SigningKey)
 OFFLOAD = web.AppKey("offload", Offload)
 #: The login authenticators (``gateway.token.authn``), tried in order.
 AUTHENTICATORS = web.AppKey("authenticators", tuple)

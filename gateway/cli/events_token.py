@@ -3,14 +3,14 @@
 
 from ..config import Config
 from ..registry import events_token
-from ..token import keys
+from ..token import keyring
 from .output import print_json
 
 _ACTIONS = {"show": events_token.load, "rotate": events_token.rotate, "retire": events_token.retire}
 
 
 def events_token_command(config: Config, args) -> int:
-    signing_key = keys.load(config.key_path, config.certificate_path)
+    signing_key = keyring.load(config).signing
     tokens = _ACTIONS[args.events_token_command](config.data_dir, signing_key)
     print_json({"token": tokens.current, "previous_accepted": tokens.previous is not None,
                 "file": str(events_token.token_path(config.data_dir))})

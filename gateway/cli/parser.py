@@ -8,6 +8,7 @@ from . import (
     events_token,
     gc,
     init,
+    keys,
     org,
     permission,
     registry_config,
@@ -51,6 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
             "make a new token, accepted at once; the previous one stays accepted until `retire`")
     command(events, "retire", events_token.events_token_command,
             "stop accepting the token that the last rotation replaced")
+
+    signing_keys = commands.add_parser("keys", help="the token signing keys and their rotation").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION")
+    command(signing_keys, "list", keys.list_keys,
+            "show each trusted key: state, kid, algorithm, certificate expiry, when activated and retirable"
+            ).add_argument("--json", action="store_true", help="print JSON instead of a table")
+    command(signing_keys, "add", keys.add_key,
+            "stage a new key and trust it (certificate bundle, jwks.json) beside the active one"
+            ).add_argument("--algorithm", choices=("ES256", "RS256"), default="ES256", help="default ES256")
+    command(signing_keys, "activate", keys.activate_key, "make the staged key sign, in every running server")
+    command(signing_keys, "retire", keys.retire_keys,
+            "stop trusting the previous keys, once no token they signed can still be valid")
 
     orgs = commands.add_parser("org", help="organizations").add_subparsers(dest="org_command", required=True, metavar="ACTION")
     org_create = command(orgs, "create", org.create_org, "create an organization")

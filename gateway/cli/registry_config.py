@@ -5,11 +5,11 @@ import json
 
 from ..config import Config
 from ..registry import events_token
-from ..token import keys
+from ..token import keyring
 
 
 def registry_config(config: Config, args) -> int:
-    signing_key = keys.load(config.key_path, config.certificate_path)
+    signing_key = keyring.load(config).signing
     host, port = config.listen
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"  # listening everywhere: the registry on this machine reaches it here

@@ -6,7 +6,7 @@ import sys
 from tokenstore.errors import DatabaseCorrupt
 
 from ..config import Config
-from ..token import keys
+from ..token import keyring
 from .output import EXIT_ERROR
 from .store import open_existing
 
@@ -18,7 +18,7 @@ def serve(config: Config, args) -> int:
     from ..server.workers import ServeError
     from ..server.workers import serve as run_server
 
-    keys.load(config.key_path, config.certificate_path)  # fail early with a clear line
+    keyring.load(config)  # fail early with a clear line
     if config.skip_integrity_check:
         log.warning("the database's integrity check is skipped (--skip-integrity-check)")
     try:

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 from aiohttp import web
 
-from ..appkeys import OFFLOAD, SIGNING_KEY, STORE
+from ..appkeys import OFFLOAD, STORE
 from ..token.keys import SigningKey
+from ..token.live_keyring import trusted_keys
 from . import multiprocess
 from .hooks import instruments
 
@@ -30,8 +31,9 @@ def add_route(app: web.Application) -> None:
 
 
 def signing_keys(app: web.Application) -> list[SigningKey]:
-    """Return every signing key the application holds (each with its certificate's expiry)."""
-    return [app[SIGNING_KEY]]
+    """Return every key the application trusts, the signing one first (each with its
+    certificate's expiry): a staged key's certificate expiring matters as much."""
+    return [entry.key for entry in trusted_keys(app)]
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -14,9 +14,10 @@ from aiohttp import web
 from tokenstore import StoreUnavailable
 from tokenstore.registry_activity import EVENT_KINDS, RepositoryEvent
 
-from ..appkeys import CONFIG, OFFLOAD, SIGNING_KEY, STORE
+from ..appkeys import CONFIG, OFFLOAD, STORE
 from ..edge.errors import UNAVAILABLE_RETRY_AFTER, TokenError, bad_request, retry_after_for
 from ..edge.text_input import TextInvalid, check_json_text
+from ..token.live_keyring import signing_key
 from .events_token import EventsTokenFileInvalid, EventsTokenReader, EventsTokens
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def _accepted_tokens(app: web.Application) -> EventsTokens:
     """Return the tokens accepted now; raises a 503 (the registry tries again) when the
     token file cannot be read, with the reason in the log."""
     try:
-        return app[EVENTS_TOKENS].tokens(app[SIGNING_KEY])
+        return app[EVENTS_TOKENS].tokens(signing_key(app))
     except (EventsTokenFileInvalid, OSError) as exc:
         log.error("registry events refused: %s", exc)
         raise TokenError(503, "UNAVAILABLE", "the events token file cannot be read; the server log says why",

@@ -1,6 +1,7 @@
 """The bearer token the registry presents at ``POST /registry/events``, and its rotation.
 
-Derived from the signing key until the first ``rotate``, which writes ``registry-events-token``
+Derived from the signing key until the first ``rotate`` (or ``pin``, before a new signing
+key becomes active), which writes ``registry-events-token``
 (mode 0600) and keeps the previous token accepted until ``retire``. docs/architecture.md,
 "Registry events", says why.
 """
@@ -62,6 +63,16 @@ def rotate(data_dir: Path, signing_key: SigningKey) -> EventsTokens:
     rotated = EventsTokens(TOKEN_PREFIX + secrets.token_urlsafe(32), now.current)
     _write(token_path(data_dir), rotated)
     return rotated
+
+
+def pin(data_dir: Path, signing_key: SigningKey) -> EventsTokens:
+    """Write the token derived from ``signing_key`` to the file when there is none yet, so
+    that a new signing key does not change it (``regauth keys activate`` calls this before the
+    active key changes). Returns the accepted tokens; raises as ``rotate`` does."""
+    now = load(data_dir, signing_key)
+    if not token_path(data_dir).exists():
+        _write(token_path(data_dir), now)
+    return now
 
 
 def retire(data_dir: Path, signing_key: SigningKey) -> EventsTokens:

@@ -17,7 +17,8 @@ from aiohttp import web
 
 from tokenstore import StoreUnavailable
 
-from ..appkeys import OFFLOAD, SIGNING_KEY, STORE
+from ..appkeys import OFFLOAD, STORE
+from ..token.live_keyring import KEYRING, signing_key
 from . import worker_status
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,9 @@ def _cause(exc: Exception, otherwise: str) -> str:
 
 
 def _signing_key(app: web.Application) -> str:
-    key = app.get(SIGNING_KEY)
-    if key is None:
+    if app.get(KEYRING) is None:
         return "no signing key is loaded"
+    key = signing_key(app)
     if key.certificate_expires <= datetime.datetime.now(datetime.timezone.utc):
         return f"the signing certificate expired at {key.certificate_expires.isoformat()}"
     return OK

@@ -1,10 +1,12 @@
-"""``GET /.well-known/jwks.json``: the public half of the signing key, for registry 3.x."""
+"""``GET /.well-known/jwks.json``: the public half of every trusted signing key, for
+registry 3.x."""
 
 from aiohttp import web
 
-from ..appkeys import SIGNING_KEY
+from .live_keyring import KEYRING
 
 
 async def jwks(request: web.Request) -> web.Response:
-    """Publish the public signing key as a JWK set (registry 3.x's ``jwks`` option)."""
-    return web.json_response({"keys": [request.app[SIGNING_KEY].jwk()]})
+    """Publish every trusted key (active, staged, previous) as a JWK set (registry 3.x's
+    ``jwks`` option), so a registry that re-reads it trusts a staged key before it signs."""
+    return web.json_response(request.app[KEYRING].current.jwks())

@@ -8,8 +8,9 @@ from aiohttp import web
 
 from tokenstore import Principal
 
-from ..appkeys import CONFIG, SIGNING_KEY
+from ..appkeys import CONFIG
 from ..edge import request_id
+from .live_keyring import signing_key
 from .tokens import Access, MintedToken, mint
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def token_response(
             extra=fields,
         )
     minted = mint(
-        request.app[SIGNING_KEY], issuer=config.issuer, service=config.service,
+        signing_key(request.app), issuer=config.issuer, service=config.service,
         subject=principal.username, access=access, ttl=config.token_ttl,
     )
     scope = " ".join(f"{a.type}:{a.name}:{','.join(a.actions)}" for a in access if a.actions)

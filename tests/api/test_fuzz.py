@@ -29,7 +29,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.app import create_app
-from gateway.appkeys import CONFIG, SIGNING_KEY
+from gateway.appkeys import CONFIG
+from gateway.token.live_keyring import signing_key
 from gateway.registry import events_token
 from gateway.token import keys
 from tests.api.conftest import PASSWORD, QUAY_ERROR_KEYS
@@ -128,7 +129,7 @@ class World:
         self.loop = asyncio.new_event_loop()
         self.client = self.loop.run_until_complete(self._open())
         app = self.client.app
-        self.events_token = events_token.load(app[CONFIG].data_dir, app[SIGNING_KEY]).current
+        self.events_token = events_token.load(app[CONFIG].data_dir, signing_key(app)).current
         self.csrf = self.loop.run_until_complete(self.sign_in())
 
     def reseed(self) -> None:
