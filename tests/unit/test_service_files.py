@@ -116,7 +116,7 @@ def compose(*args: str, file: Path = COMPOSE) -> subprocess.CompletedProcess[str
 
 def test_compose_file_is_valid_with_the_three_services() -> None:
     assert sorted(compose("config", "--services").stdout.split()) == ["nginx", "regauth", "registry"]
-    assert sorted(compose("config", "--volumes").stdout.split()) == ["regauth-data", "registry-data"]
+    assert sorted(compose("config", "--volumes").stdout.split()) == ["regauth-data", "regauth-public", "registry-data"]
 
 
 def test_compose_file_names_files_that_exist_and_checks_readiness() -> None:
@@ -124,7 +124,7 @@ def test_compose_file_names_files_that_exist_and_checks_readiness() -> None:
     assert checked.returncode == 0, checked.stderr
     resolved = checked.stdout
     mounted = re.findall(r"^\s*- (/[^:\s]+):/", resolved, re.MULTILINE)
-    assert len(mounted) == 3, resolved
+    assert len(mounted) == 4, resolved
     assert all(Path(path).is_file() for path in mounted), mounted
     text = COMPOSE.read_text()
     assert "http://127.0.0.1:5001/readyz" in text
