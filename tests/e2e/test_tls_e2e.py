@@ -163,8 +163,8 @@ def test_a_client_without_the_ca_is_refused(tls_stack: TlsStack, tmp_path: Path)
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("path", ["/v2/", "/token?service=x&scope=repository:a/b:pull", "/api/v1/x"])
 def test_plain_http_is_redirected_to_the_same_path_on_https(tls_stack: TlsStack, method: str, path: str) -> None:
-    """308 (a POST stays a POST) to the same host, the https port and the same path and
-    query; nothing of the request reaches regauth or the registry over plain http."""
+    """308 (a POST stays a POST) to the same host name, the https port and the same path and
+    query, whatever the path: plain http serves nothing itself."""
     reply = http_request(method, f"http://127.0.0.1:{tls_stack.http_port}{path}", body=b"" if method == "POST" else None)
     assert reply.status == 308
     assert reply.headers["Location"] == f"https://{tls_stack.host}{path}"
