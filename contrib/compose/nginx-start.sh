@@ -1,7 +1,7 @@
 #!/bin/sh
 # nginx's command in docker-compose.yml: the repository's nginx.conf (mounted at
 # /etc/regauth/nginx.conf) with the compose services' addresses in place of 127.0.0.1's, and
-# its logs on the container's output. With REGAUTH_NGINX_TLS=on, switched to TLS as
+# its logs on the container's output. With NGINX_TLS=on, switched to TLS as
 # docs/tls.md says: the certificate and key mounted at /etc/ssl/regauth/{fullchain,privkey}.pem.
 set -eu
 prefix=/tmp/nginx
@@ -9,7 +9,7 @@ mkdir -p "$prefix/logs" "$prefix/temp"
 ln -sf /dev/stdout "$prefix/logs/access.log"
 ln -sf /dev/stderr "$prefix/logs/error.log"
 tls='s/^/&/'
-if [ "${REGAUTH_NGINX_TLS:-off}" = on ]; then
+if [ "${NGINX_TLS:-off}" = on ]; then
     tls='/# plain http only$/d; s/#tls: //'
 fi
 sed -e "$tls" \
