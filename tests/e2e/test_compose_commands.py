@@ -1,14 +1,16 @@
-"""docker-compose.yml's regauth and registry commands, run here as they run in the compose
-stack: contrib/compose/regauth-start.sh (with the compose env file's settings) writes the
-registry's blocks and regauth's certificate to the shared directory and serves; Debian's
-docker-registry runs with contrib/compose/registry-config.yml and that block appended, and
-accepts a token regauth issues."""
+"""docker-compose.yml's commands, run here as they run in the compose stack:
+contrib/compose/regauth-start.sh (with the compose env file's settings) writes the registry's
+blocks and regauth's certificate to the shared directory and serves; Debian's docker-registry
+runs with contrib/compose/registry-config.yml and that block appended, and accepts a token
+regauth issues; contrib/compose/nginx-start.sh writes an nginx config nginx accepts, plain
+and TLS."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 
 from e2e_stack import BCRYPT_COST, REPO_ROOT, START_TIMEOUT
 from e2e_support import Daemon, free_port, http_get, http_status, run
+from e2e_tls import CERT_PLACEHOLDER, KEY_PLACEHOLDER, make_pki
 
 pytestmark = pytest.mark.e2e
 
@@ -96,3 +99,47 @@ def test_compose_commands_wire_regauth_and_the_registry(tmp_path: Path) -> None:
             registry.stop()
     finally:
         daemon.stop()
+
+
+@pytest.mark.parametrize("tls", ["off", "on"])
+def test_compose_nginx_command_renders_a_config_nginx_accepts(tmp_path: Path, tls: str) -> None:
+    """contrib/compose/nginx-start.sh, with NGINX_TLS off and on, writes a config with the
+    compose services' addresses that nginx accepts once those names are this host's (``nginx
+    -t`` resolves every upstream name, and "registry" and "regauth" resolve only in the
+    compose network)."""
+    nginx_bin = shutil.which("nginx")
+    if nginx_bin is None:
+        pytest.skip("nginx is not installed (not found on PATH)")
+    prefix, bin_dir = tmp_path / "nginx", tmp_path / "bin"
+    bin_dir.mkdir()
+    # The script's last step is `exec nginx -p PREFIX -c PREFIX/nginx.conf ...`: stand-in that
+    # only reports the config it was given.
+    (bin_dir / "nginx").write_text('#!/bin/sh\nwhile [ "$1" != -c ]; do shift; done\necho "$2"\n')
+    (bin_dir / "nginx").chmod(0o755)
+    script = (COMPOSE_DIR / "nginx-start.sh").read_text()
+    for path, value in (("prefix=/tmp/nginx\n", f"prefix={prefix}\n"),
+                        ("/etc/regauth/nginx.conf", str(REPO_ROOT / "nginx.conf"))):
+        assert path in script, f"nginx-start.sh no longer holds {path!r}"
+        script = script.replace(path, value)
+    (tmp_path / "nginx-start.sh").write_text(script)
+    started = run(["sh", str(tmp_path / "nginx-start.sh")], env={"NGINX_TLS": tls, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert started.ok, str(started)
+    conf = Path(started.stdout.strip())
+    text = conf.read_text()
+
+    assert "127.0.0.1" not in text
+    assert "server registry:5000;" in text and "server regauth:5001;" in text
+    listens = re.findall(r"^\s*listen (.*);", text, re.MULTILINE)
+    if tls == "on":
+        assert listens == ["0.0.0.0:8443 ssl http2", "0.0.0.0:8080"]
+        assert "return 308 https://$host:8443$request_uri;" in text
+        pki = make_pki(tmp_path / "pki")
+        text = text.replace(CERT_PLACEHOLDER, str(pki.server_cert)).replace(KEY_PLACEHOLDER, str(pki.server_key))
+    else:
+        assert listens == ["0.0.0.0:8080"]
+    # On this host: the services' names and the listening addresses made local and free.
+    for compose_address in ("registry:5000", "regauth:5001", "0.0.0.0:8080", "0.0.0.0:8443"):
+        text = text.replace(compose_address, f"127.0.0.1:{free_port()}")
+    conf.write_text(text)
+    checked = run([nginx_bin, "-t", "-p", f"{prefix}/", "-c", str(conf), "-e", "stderr"], timeout=30)
+    assert checked.ok, str(checked)
