@@ -33,6 +33,10 @@ REQUIREMENTS=(
     apache2-utils
     ca-certificates
     uidmap
+    # TLS and service-file tests: ctr, systemd-analyze, docker-compose config.
+    containerd
+    systemd
+    docker-compose
     # Only the server binaries are used (tests start their own throwaway
     # server); the cluster the package may create by itself is never needed.
     postgresql

@@ -3,20 +3,13 @@ reach the right upstream, and the registry sends clients to regauth through ngin
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
-import shutil
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from e2e_stack import NGINX_CONF, SERVICE, RegauthCli, Stack, render_nginx_conf
-from e2e_support import HttpReply, free_port, http_get, http_request, run
+from e2e_stack import SERVICE, RegauthCli, Stack
+from e2e_support import HttpReply, http_get, http_request
 
 # Paths whose answers are the same on every request, compared byte for byte.
 REGAUTH_API_PATHS = [
@@ -106,53 +99,3 @@ def test_nginx_refuses_registry_events_even_with_the_right_token(stack: Stack, r
     # Compared apart, so that a failure does not print the token.
     token_echoed = token.encode() in via_nginx.body
     assert not token_echoed
-
-
-def _uncomment_tls_server(conf: str) -> str:
-    """Return ``conf`` with its commented-out TLS ``server`` block switched on."""
-    lines = conf.splitlines()
-    start = lines.index("    # server {")
-    end = next(i for i in range(start, len(lines)) if lines[i] == "    # }")
-    for i in range(start, end + 1):
-        lines[i] = re.sub(r"^    #( |$)", "    ", lines[i])
-    return "\n".join(lines) + "\n"
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """Write a throwaway certificate and key for 127.0.0.1; return their paths."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ))
-    return cert_path, key_path
-
-
-def test_shipped_tls_server_block_is_valid_once_uncommented(tmp_path: Path) -> None:
-    """The commented-out TLS server must stay a working template: switched on with real
-    certificate paths, nginx accepts the whole file."""
-    nginx = shutil.which("nginx")
-    if nginx is None:
-        pytest.skip("nginx is not installed (not found on PATH)")
-    cert, key = _self_signed(tmp_path)
-    conf_text = _uncomment_tls_server(NGINX_CONF.read_text())
-    assert "listen 443 ssl;" in conf_text
-    conf_text = (
-        conf_text.replace("listen 443 ssl;", f"listen 127.0.0.1:{free_port()} ssl;")
-        .replace("/etc/ssl/regauth/fullchain.pem", str(cert))
-        .replace("/etc/ssl/regauth/privkey.pem", str(key))
-    )
-    conf = render_nginx_conf(tmp_path / "nginx", free_port(), free_port(), free_port(), conf_text)
-    checked = run([nginx, "-t", "-p", str(conf.parent), "-c", str(conf), "-e", "stderr"], timeout=30)
-    assert checked.ok, checked
-    assert "test is successful" in checked.stderr
