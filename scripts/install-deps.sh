@@ -33,6 +33,7 @@ REQUIREMENTS=(
     apache2-utils
     ca-certificates
     uidmap
+    mmdebstrap
     # Only the server binaries are used (tests start their own throwaway
     # server); the cluster the package may create by itself is never needed.
     postgresql
