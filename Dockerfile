@@ -15,11 +15,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PATH=/opt/regauth/bin:$PATH
+    PATH=/opt/regauth/bin:$PATH \
+    REGAUTH_DATA_DIR=/data \
+    REGAUTH_LISTEN=0.0.0.0:5001
 
-# A virtualenv, since Debian's python3 has no pip outside one. One RUN, so
-# that the sources and wheels copied in are not kept in a layer of their own
-# beyond the COPY.
+# A virtualenv, since Debian's python3 has no pip outside one.
 COPY . /src
 RUN python3 -m venv /opt/regauth \
  && if [ -n "$WHEELS" ]; then \
@@ -32,9 +32,6 @@ RUN python3 -m venv /opt/regauth \
  && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home regauth \
  && mkdir /data \
  && chown regauth:regauth /data
-
-ENV REGAUTH_DATA_DIR=/data \
-    REGAUTH_LISTEN=0.0.0.0:5001
 
 VOLUME /data
 USER regauth

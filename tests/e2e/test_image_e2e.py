@@ -186,6 +186,7 @@ def test_the_image_runs_as_non_root_and_the_registry_accepts_its_tokens(
 
         host = f"127.0.0.1:{container.nginx_port}"
         ref = f"{host}/{NAMESPACE}/hello:v1"
+        (tmp_path / "skopeo").mkdir()
         skopeo = SkopeoClient(skopeo_tool, tmp_path / "skopeo")
         login = skopeo.login(host, robot["name"], robot["token"])
         assert login.ok, login
