@@ -56,12 +56,13 @@ class Docker:
 
 
 @pytest.fixture(scope="module")
-def docker(docker_tool: DockerTool) -> Docker:
+def docker_cli(docker_tool: DockerTool) -> Docker:
+    """``docker_cli(*args)``: the docker CLI on the suite's private dockerd."""
     return Docker(docker_tool)
 
 
 @pytest.fixture(scope="module")
-def regauth_image(docker: Docker) -> Iterator[str]:
+def regauth_image(docker_cli: Docker) -> Iterator[str]:
     """regauth's image, built by scripts/build-image.sh on a fresh Debian base; both images
     are removed afterwards."""
     if shutil.which("mmdebstrap") is None:
@@ -72,15 +73,15 @@ def regauth_image(docker: Docker) -> Iterator[str]:
     try:
         run(["bash", str(BUILD_SCRIPT), "--tag", image, "--base-tag", base,
              "--python", sys.executable],
-            env=docker.env, check=True, timeout=BUILD_TIMEOUT)
+            env=docker_cli.env, check=True, timeout=BUILD_TIMEOUT)
         print(f"image built in {time.monotonic() - started:.0f} s")
         yield image
     finally:
-        docker("rmi", "--force", image, base, check=False)
+        docker_cli("rmi", "--force", image, base, check=False)
 
 
 @pytest.fixture
-def container(docker: Docker, regauth_image: str, tmp_path: Path) -> Iterator[Container]:
+def container(docker_cli: Docker, regauth_image: str, tmp_path: Path) -> Iterator[Container]:
     """The image running ``regauth serve`` on a free loopback port, its /data a host
     directory; removed afterwards."""
     data_dir = tmp_path / "data"
@@ -88,7 +89,7 @@ def container(docker: Docker, regauth_image: str, tmp_path: Path) -> Iterator[Co
     os.chown(data_dir, IMAGE_UID, IMAGE_UID)  # the image's user must own its volume
     nginx_port, port = free_port(), free_port()
     name = f"regauth-e2e-{secrets.token_hex(4)}"
-    docker(
+    docker_cli(
         "run", "--detach", "--name", name, "--network", "host",
         "--volume", f"{data_dir}:/data",
         "--env", f"REGAUTH_LISTEN=127.0.0.1:{port}",
@@ -101,11 +102,11 @@ def container(docker: Docker, regauth_image: str, tmp_path: Path) -> Iterator[Co
         regauth_image,
     )
     try:
-        yield Container(docker, name, data_dir, port, nginx_port)
+        yield Container(docker_cli, name, data_dir, port, nginx_port)
     finally:
-        logs = docker("logs", "--tail", "50", name, check=False)
+        logs = docker_cli("logs", "--tail", "50", name, check=False)
         print(f"container log (last 50 lines):\n{logs.output}")
-        docker("rm", "--force", "--volumes", name, check=False)
+        docker_cli("rm", "--force", "--volumes", name, check=False)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ def process_uids(pid: int) -> list[int]:
 def test_the_image_runs_as_non_root_and_the_registry_accepts_its_tokens(
     container: Container, skopeo_tool: SkopeoTool, tmp_path: Path
 ) -> None:
+    """Ready and healthy, uid 10001 throughout, and a robot it creates pushes and pulls
+    through nginx to a registry that trusts only the certificate it wrote."""
     regauth_url = f"http://127.0.0.1:{container.port}"
     wait_until(lambda: http_status(f"{regauth_url}/readyz") == 200, START_TIMEOUT,
                what="the container's /readyz", ignore=(OSError,))
