@@ -37,6 +37,8 @@ REQUIREMENTS=(
     containerd
     systemd
     docker-compose
+    # The container image test: a Debian base made from Debian's packages.
+    mmdebstrap
     # Only the server binaries are used (tests start their own throwaway
     # server); the cluster the package may create by itself is never needed.
     postgresql
