@@ -11,7 +11,14 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from ..backup import BackupError, BackupInvalid, BackupResult, DatabaseMissing, DestinationExists, timestamp
+from ..backup import (
+    BackupError,
+    BackupInvalid,
+    BackupResult,
+    DatabaseMissing,
+    DestinationExists,
+    timestamp,
+)
 from .database import BUSY_TIMEOUT_MS, database_unavailable
 from .schema import migrations
 

@@ -7,7 +7,13 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from ..backup import BackupError, BackupInvalid, DatabaseMissing, RestoreResult, timestamp
+from ..backup import (
+    BackupError,
+    BackupInvalid,
+    DatabaseMissing,
+    RestoreResult,
+    timestamp,
+)
 from .backup import check_copy, fsync_file, fsync_folder, newest_schema, temporary_file
 from .database import initialise
 from .in_use import held_unused, refuse_if_used
