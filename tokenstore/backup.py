@@ -82,7 +82,9 @@ def backup_location(
     return backup(Path(location), Path(destination), force=force, now=clock())
 
 
-def restore_location(location: str | Path, source: str | Path, *, clock: Callable[[], float] = time.time) -> RestoreResult:
+def restore_location(
+    location: str | Path, source: str | Path, *, clock: Callable[[], float] = time.time,
+) -> RestoreResult:
     """Put the backup file ``source`` in place of the SQLite database at ``location``, as
     ``tokenstore.sqlite.restore.restore`` does.
 

@@ -274,7 +274,8 @@ def newer(backup: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "newer.db"
     shutil.copy(backup, copy)
     conn = sqlite3.connect(copy)
-    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('tokenstore', '9999_next', '')")
+    conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+                 " VALUES ('tokenstore', '9999_next', '')")
     conn.commit()
     conn.close()
     return copy
