@@ -25,6 +25,7 @@ import pytest
 
 from gateway.cli import main
 from tests.conftest import FAST_BCRYPT_COST, SERVICE
+from tests.disks import fill, small_disk
 from tests.serve.serving import init_data_dir
 from tests.serve.test_workers import free_port, serving, wait_for
 from tokenstore import Store
@@ -253,6 +254,15 @@ def test_backup_refusals_leave_nothing_half_written(tmp_path, data_dir, capsys):
     status, out, err = cli(capsys, "restore", str(target / "one.db"), "--database", "postgresql://u@127.0.0.1:1/x")
     assert (status, out) == (1, "") and "pg_restore" in error_line(err)
     assert sorted(p.name for p in target.iterdir()) == ["one.db"]
+
+
+def test_backup_onto_a_full_disk_leaves_nothing(tmp_path, data_dir, capsys):
+    data, flags = data_dir
+    with small_disk(tmp_path / "disk") as disk:
+        filler = fill(disk)
+        status, out, err = cli(capsys, "backup", str(disk / "regauth.db"), *flags)
+        assert (status, out) == (1, "") and "full" in error_line(err)
+        assert sorted(p.name for p in disk.iterdir()) == [filler.name]
 
 
 def damaged(backup: Path, tmp_path: Path) -> Path:

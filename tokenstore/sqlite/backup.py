@@ -83,7 +83,8 @@ def _copy(database: Path, partial: Path) -> tuple[int, str]:
         finally:
             copy.close()
     except sqlite3.Error as exc:
-        raise BackupError(f"the backup of {database} failed: {_cause(exc)}") from None
+        # SQLite's words: "database or disk is full" here is mostly the destination's disk.
+        raise BackupError(f"the backup of {database} into {partial.parent} failed: {exc}") from None
     finally:
         source.close()
 
