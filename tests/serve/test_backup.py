@@ -261,7 +261,7 @@ def test_backup_onto_a_full_disk_leaves_nothing(tmp_path, data_dir, capsys):
     with small_disk(tmp_path / "disk") as disk:
         filler = fill(disk)
         status, out, err = cli(capsys, "backup", str(disk / "regauth.db"), *flags)
-        assert (status, out) == (1, "") and "full" in error_line(err)
+        assert (status, out) == (1, "") and "database or disk is full" in error_line(err), err
         assert sorted(p.name for p in disk.iterdir()) == [filler.name]
 
 
