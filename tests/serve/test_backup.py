@@ -33,8 +33,8 @@ from tokenstore import Store
 NAMESPACE = "acme"
 WRITERS = 3
 # Each writer's bound: this many robots, or this many seconds, whichever comes first.
-WRITER_ROBOTS = 1000
-WRITER_SECONDS = 30.0
+WRITER_ROBOTS = 5000
+WRITER_SECONDS = 60.0
 # Robots acknowledged before the backup starts, and after it ended, at least.
 BEFORE_BACKUP = 12
 AFTER_BACKUP = 12
@@ -312,7 +312,8 @@ def not_sqlite(tmp_path: Path) -> Path:
     (lambda backup, tmp_path: foreign(tmp_path), "is not a regauth database"),
     (lambda backup, tmp_path: not_sqlite(tmp_path), "is not a readable SQLite database"),
     (lambda backup, tmp_path: tmp_path / "absent.db", "does not exist"),
-], ids=["damaged", "newer", "foreign", "not-sqlite", "missing"])
+    (lambda backup, tmp_path: tmp_path / "data" / "regauth.db", "is the database itself"),
+], ids=["damaged", "newer", "foreign", "not-sqlite", "missing", "the-database"])
 def test_restore_refuses_a_bad_backup_and_changes_nothing(tmp_path, data_dir, capsys, make, fragment):
     data, flags = data_dir
     assert cli(capsys, "backup", str(tmp_path / "good.db"), *flags)[0] == 0
