@@ -257,7 +257,7 @@ def test_backup_refusals_leave_nothing_half_written(tmp_path, data_dir, capsys):
 
 
 def test_backup_onto_a_full_disk_leaves_nothing(tmp_path, data_dir, capsys):
-    data, flags = data_dir
+    _, flags = data_dir
     with small_disk(tmp_path / "disk") as disk:
         filler = fill(disk)
         status, out, err = cli(capsys, "backup", str(disk / "regauth.db"), *flags)
