@@ -18,6 +18,7 @@ from . import (
     token,
     user,
 )
+from .backup import add_backup_commands
 from .store_copy import add_store_command
 
 
@@ -142,4 +143,5 @@ def build_parser() -> argparse.ArgumentParser:
     command(commands, "gc", gc.collect,
             "remove the rows of deleted robots, namespaces and repositories, and expired audit rows, now")
     add_store_command(commands, settings)
+    add_backup_commands(commands, settings)
     return parser
