@@ -74,12 +74,13 @@ def restore(config: Config, args) -> int:
 
 
 def files_not_in_backup(config: Config) -> list[Path]:
-    """Return the files of the data folder that a backup leaves out: every file but the
-    database, the files SQLite and its writers keep beside it, and unfinished copies."""
+    """Return the files and folders of the data folder that a backup leaves out: every one
+    (the keyring's ``keys/`` too) but the database, the files SQLite and its writers keep
+    beside it, and unfinished copies."""
     database = config.database_path
     if not config.data_dir.is_dir():
         return []
     return sorted(
         path for path in config.data_dir.iterdir()
-        if path.is_file() and not path.name.startswith((database.name, "."))
+        if (path.is_file() or path.is_dir()) and not path.name.startswith((database.name, "."))
     )

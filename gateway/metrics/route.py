@@ -82,7 +82,7 @@ class ScrapeTimeCollector:
 
         expiry = GaugeMetricFamily(
             "regauth_signing_certificate_expiry_seconds",
-            "Seconds until the signing key's certificate expires (negative once expired).", labels=["kid"],
+            "Seconds until each trusted signing key's certificate expires (negative once expired).", labels=["kid"],
         )
         wall_clock = time.time()
         for key in self._keys:

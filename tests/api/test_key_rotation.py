@@ -9,6 +9,7 @@ import jwt
 from gateway.appkeys import CONFIG
 from gateway.token import keyring
 from gateway.token.live_keyring import KEYRING, signing_key, trusted_keys
+from tests.api.test_metrics import parse, scrape_text
 from tests.conftest import SERVICE
 
 NOW = 1_800_000_000.0
@@ -18,6 +19,11 @@ async def published(api) -> dict:
     reply = await api.get("/.well-known/jwks.json")
     assert reply.status == 200
     return reply.body
+
+
+def value_by_kid(samples, name: str) -> dict[str, float]:
+    """The samples of ``name``, by their ``kid`` label."""
+    return {dict(labels)["kid"]: sample for (metric, labels), sample in samples.items() if metric == name}
 
 
 def kid_of(token: str) -> str:
@@ -51,6 +57,11 @@ async def test_the_key_set_and_the_signing_key_through_a_whole_rotation(api, sto
     assert [(jwk["kid"], jwk["alg"]) for jwk in two["keys"]] == [(first.kid, "ES256"), (staged.kid, "RS256")]
     assert kid_of(await token()) == first.kid  # staged: trusted, not signing
     assert [entry.state for entry in trusted_keys(app)] == ["active", "next"]
+    # Both certificates count down in the metrics; the staged key does not make a replica unready.
+    expiry = value_by_kid(parse(await scrape_text(api)), "regauth_signing_certificate_expiry_seconds")
+    assert set(expiry) == {first.kid, staged.kid} and all(seconds > 0 for seconds in expiry.values())
+    ready = await api.get("/readyz")
+    assert ready.status == 200 and ready.body["checks"]["signing_key"] == "ok"
 
     keyring.activate(app[CONFIG], now=NOW)
     app[KEYRING].refresh()

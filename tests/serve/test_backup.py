@@ -256,6 +256,15 @@ def test_backup_refusals_leave_nothing_half_written(tmp_path, data_dir, capsys):
     assert sorted(p.name for p in target.iterdir()) == ["one.db"]
 
 
+def test_backup_names_the_keyring_it_leaves_out(tmp_path, data_dir, capsys):
+    data, flags = data_dir
+    assert cli(capsys, "keys", "add", *flags)[0] == 0
+    status, out, _ = cli(capsys, "backup", str(tmp_path / "one.db"), *flags)
+    assert status == 0
+    left_out = {Path(p).name for p in json.loads(out)["not_in_backup"]}
+    assert left_out >= {*KEY_FILES, "keyring.json", "keys"} and "regauth.db" not in left_out
+
+
 def test_backup_onto_a_full_disk_leaves_nothing(tmp_path, data_dir, capsys):
     _, flags = data_dir
     with small_disk(tmp_path / "disk") as disk:
