@@ -8,11 +8,11 @@ key becomes active), which writes ``registry-events-token``
 
 import hmac
 import json
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..token.atomic_file import write_atomically
 from ..token.keys import REGISTRY_EVENTS_PURPOSE, SigningKey, derived_secret
 
 FILE_NAME = "registry-events-token"
@@ -106,24 +106,8 @@ def _is_token(value: object) -> bool:
 
 def _write(path: Path, tokens: EventsTokens) -> None:
     """Replace ``path`` atomically with ``tokens``, mode 0600 from the first byte."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     body = json.dumps({"current": tokens.current, "previous": tokens.previous}).encode() + b"\n"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o600)  # O_CREAT's mode does not apply to a leftover temporary file
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_atomically(path, body, 0o600)
 
 
 class EventsTokenReader:

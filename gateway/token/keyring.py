@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from . import keys
+from .atomic_file import write_atomically
 from .keys import KeyError_, SigningKey
 
 STATE_FILE = "keyring.json"
@@ -289,30 +290,6 @@ def _file_names(kid: str) -> tuple[str, str]:
 def _write_state(data_dir: Path, ring: Keyring) -> None:
     body = json.dumps({"version": 1, "keys": [entry.record() for entry in ring.entries]}, indent=2) + "\n"
     write_atomically(state_path(data_dir), body.encode(), 0o600)
-
-
-def write_atomically(path: Path, body: bytes, mode: int) -> None:
-    """Replace ``path`` with ``body`` (temporary file with ``mode`` from the first byte,
-    fsync, rename, fsync of the directory), so a reader sees the old or the new file whole.
-    Raises OSError when it cannot be written."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)  # O_CREAT's mode does not apply to a leftover temporary file
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def format_time(timestamp: float | None) -> str | None:
