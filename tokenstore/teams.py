@@ -25,6 +25,9 @@ class Team:
     role: str
     description: str
     created: float
+    # Filled in by ``list_teams`` only (live members; roles on live repositories).
+    member_count: int = 0
+    repo_count: int = 0
 
 
 @dataclass(frozen=True)

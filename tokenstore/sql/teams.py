@@ -136,8 +136,13 @@ class TeamQueries(QueryBase):
         """Return the organization's teams, oldest first; raises NamespaceNotFound."""
         org = accounts.get_organization(self.db, organization)
         rows = self.db.execute(
-            f"SELECT {_TEAM_COLUMNS} FROM teams t JOIN namespaces n ON n.id = t.namespace_id"
-            " WHERE t.namespace_id = ? ORDER BY t.id",
+            f"SELECT {_TEAM_COLUMNS},"
+            " (SELECT count(*) FROM team_members m LEFT JOIN users u ON u.id = m.user_id"
+            "  LEFT JOIN robots r ON r.id = m.robot_id"
+            "  WHERE m.team_id = t.id AND u.deleted_at IS NULL AND r.deleted_at IS NULL),"
+            " (SELECT count(*) FROM team_permissions tp JOIN repositories p ON p.id = tp.repository_id"
+            "  WHERE tp.team_id = t.id AND p.deleted_at IS NULL)"
+            " FROM teams t JOIN namespaces n ON n.id = t.namespace_id WHERE t.namespace_id = ? ORDER BY t.id",
             [org.id],
         )
         return [Team(*row) for row in rows]
