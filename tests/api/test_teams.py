@@ -256,3 +256,12 @@ async def test_deleting_a_team_removes_its_roles(api, store, alice, devs):
     assert (await api.put(TEAM, alice, json_body={"role": "member"})).body["new_team"] is True
     assert (await api.get(TEAM + "/members", alice)).body["members"] == []
     assert (await api.get(REPO_TEAMS, alice)).body == {"permissions": {}}
+
+
+def test_the_collector_takes_a_deleted_organizations_teams(store, devs):
+    store.add_team_member("acme", "devs", "bob")
+    store.add_team_member("acme", "devs", "acme+ci")
+    store.set_team_permission("acme", "devs", "acme/app", "read")
+    store.delete_namespace("acme")
+    removed = store.collect_garbage(retention=0)
+    assert (removed["teams"], removed["team_members"], removed["team_permissions"]) == (1, 2, 1)
