@@ -116,10 +116,10 @@ class AccessQueries(QueryBase):
             # The robot's teams add to its own grants (teams count in its own namespace only).
             team = teams.team_grant(self.db, namespace_id, repository_id, robot_id=principal.robot_id)
             role = strongest(r for r in (role, team.role) if r is not None)
-            if repository_id is None and team.may_create and "push" in requested and not may_create:
-                # Quay's rule: who creates a repository by a push gets admin on it.
-                if self._create_pushed_repository(resource.name, admin=principal.robot_id):
-                    return requested & ROLE_ACTIONS[Role.ADMIN]
+            creates = repository_id is None and team.may_create and "push" in requested and not may_create
+            # Quay's rule: who creates a repository by a push gets admin on it.
+            if creates and self._create_pushed_repository(resource.name, admin=principal.robot_id):
+                return requested & ROLE_ACTIONS[Role.ADMIN]
         allowed = set(PUBLIC_ACTIONS) if is_public else set()
         if role is not None:
             allowed |= ROLE_ACTIONS[role]

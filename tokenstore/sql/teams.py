@@ -13,7 +13,12 @@ from ..errors import (
     TeamNotFound,
     TeamPermissionNotFound,
 )
-from ..names import ROBOT_SEPARATOR, check_namespace, parse_repository_name, parse_robot_name
+from ..names import (
+    ROBOT_SEPARATOR,
+    check_namespace,
+    parse_repository_name,
+    parse_robot_name,
+)
 from ..permissions import Role, parse_role, strongest
 from ..teams import (
     NO_TEAM_GRANT,
