@@ -70,12 +70,11 @@ async def test_leaving_the_team_counts_at_the_next_request_in_every_worker(serve
     # Both workers answered some of them, so both hold the credential in their caches.
     assert all(bytes_written(pid) > before[pid] for pid in workers)
 
-    async with aiohttp.ClientSession(trust_env=False) as session:
-        async with session.delete(
-            f"http://127.0.0.1:{port}/api/v1/organization/ns/team/devs/members/ns+ci",
-            headers={"Authorization": f"Bearer {api_token}"}, timeout=aiohttp.ClientTimeout(total=30),
-        ) as reply:
-            assert reply.status == 204
+    async with aiohttp.ClientSession(trust_env=False) as session, session.delete(
+        f"http://127.0.0.1:{port}/api/v1/organization/ns/team/devs/members/ns+ci",
+        headers={"Authorization": f"Bearer {api_token}"}, timeout=aiohttp.ClientTimeout(total=30),
+    ) as reply:
+        assert reply.status == 204
 
     before = {pid: bytes_written(pid) for pid in workers}
     assert set(await granted_actions(port, secret)) == {()}
