@@ -265,3 +265,12 @@ def test_the_collector_takes_a_deleted_organizations_teams(store, devs):
     store.delete_namespace("acme")
     removed = store.collect_garbage(retention=0)
     assert (removed["teams"], removed["team_members"], removed["team_permissions"]) == (1, 2, 1)
+
+
+def test_member_teams_names_a_members_teams_only(store, devs):
+    store.add_team_member("acme", "devs", "acme+ci")
+    store.create_organization("other", admin="alice")
+    store.create_robot("other+ci")
+    assert store.member_teams("acme", "acme+ci") == ["devs"]
+    assert store.member_teams("acme", "other+ci") == []  # the same shortname elsewhere
+    assert store.member_teams("acme", "bob") == []

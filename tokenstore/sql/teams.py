@@ -239,11 +239,14 @@ class TeamQueries(QueryBase):
         (empty for an unknown one); raises NamespaceNotFound."""
         org = accounts.get_organization(self.db, organization)
         if ROBOT_SEPARATOR in member:
+            namespace, _, shortname = member.partition(ROBOT_SEPARATOR)
+            if namespace != organization:
+                return []  # another namespace's robot is in none of these teams
             rows = self.db.execute(
                 "SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id JOIN robots r ON r.id = m.robot_id"
                 " WHERE t.namespace_id = ? AND r.namespace_id = ? AND r.shortname = ? AND r.deleted_at IS NULL"
                 " ORDER BY t.name",
-                [org.id, org.id, member.partition(ROBOT_SEPARATOR)[2]],
+                [org.id, org.id, shortname],
             )
         else:
             rows = self.db.execute(
