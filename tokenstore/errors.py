@@ -139,3 +139,19 @@ class CopyUnavailable(StoreUnavailable):
         self.side = side
         self.location = location
         self.busy = isinstance(exc, StoreBusy)
+
+
+class TeamNotFound(NotFound):
+    """Raised when an organization has no team of that name."""
+
+
+class TeamMemberNotFound(NotFound):
+    """Raised when a user or robot is not a member of the team named."""
+
+
+class TeamPermissionNotFound(NotFound):
+    """Raised when a team holds no permission on the repository named."""
+
+
+class NotInOrganization(TokenStoreError, ValueError):
+    """Raised when a team would get a member or a repository from outside its organization."""

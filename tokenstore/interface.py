@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .models import IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
     from .permissions import Resource, Role
     from .registry_activity import RepositoryEvent
+    from .teams import Team, TeamGrant, TeamMember, TeamPermission
     from .ui_sessions import UiSession
 
 
@@ -511,4 +512,75 @@ class TokenStore(Protocol):
 
     def record_repository_events(self, events: list[RepositoryEvent]) -> int:
         """Write one audit row per event not written before; returns how many were written."""
+        ...
+
+    # -- Teams (teams) --------------------------------------------
+
+    def create_team(self, organization: str, name: str, role: str = "member", description: str = "") -> Team:
+        """Create a team with an organization role; raises NameInvalid, NamespaceNotFound or AlreadyExists."""
+        ...
+
+    def get_team(self, organization: str, name: str) -> Team:
+        """Return the team; raises NameInvalid, NamespaceNotFound or TeamNotFound."""
+        ...
+
+    def list_teams(self, organization: str) -> list[Team]:
+        """Return the organization's teams, oldest first; raises NamespaceNotFound."""
+        ...
+
+    def update_team(
+        self, organization: str, name: str, *, role: str | None = None, description: str | None = None,
+    ) -> Team:
+        """Change a team's role and/or description; raises NameInvalid, NamespaceNotFound or TeamNotFound."""
+        ...
+
+    def delete_team(self, organization: str, name: str) -> None:
+        """Delete a team with its members and roles; raises NameInvalid, NamespaceNotFound or TeamNotFound."""
+        ...
+
+    def add_team_member(self, organization: str, team: str, member: str) -> TeamMember:
+        """Add a user of the organization or one of its robots to the team; raises
+        TeamNotFound, UserNotFound, RobotNotFound or NotInOrganization."""
+        ...
+
+    def remove_team_member(self, organization: str, team: str, member: str) -> None:
+        """Take a user or robot out of the team; raises TeamNotFound, UserNotFound,
+        RobotNotFound or TeamMemberNotFound."""
+        ...
+
+    def list_team_members(self, organization: str, team: str) -> list[TeamMember]:
+        """Return the team's live members, people first; raises TeamNotFound."""
+        ...
+
+    def member_teams(self, organization: str, member: str) -> list[str]:
+        """Return the names of the organization's teams a user or robot is in."""
+        ...
+
+    def set_team_permission(self, organization: str, team: str, full_name: str, role: str | Role) -> TeamPermission:
+        """Give the team a role on a repository of its organization; raises TeamNotFound,
+        RepositoryNotFound or NotInOrganization."""
+        ...
+
+    def get_team_permission(self, organization: str, team: str, full_name: str) -> TeamPermission:
+        """Return the team's role on a repository; raises TeamNotFound, RepositoryNotFound,
+        NotInOrganization or TeamPermissionNotFound."""
+        ...
+
+    def remove_team_permission(self, organization: str, team: str, full_name: str) -> None:
+        """Take the team's role on a repository away; raises like ``get_team_permission``."""
+        ...
+
+    def list_team_permissions(self, organization: str, team: str) -> list[TeamPermission]:
+        """Return the team's roles on live repositories; raises TeamNotFound."""
+        ...
+
+    def list_repository_team_permissions(self, full_name: str) -> list[TeamPermission]:
+        """Return every team's role on one repository; raises RepositoryNotFound."""
+        ...
+
+    def team_grant(
+        self, namespace_id: int, repository_id: int | None, *, robot_id: int | None = None,
+        user_id: int | None = None,
+    ) -> TeamGrant:
+        """Return what a robot's or a user's teams give on one repository (role, may create)."""
         ...

@@ -14,6 +14,7 @@ from ..management.audit_fields import performer
 from .auth import current_user, require_org_admin
 from .bodies import read_object, string_field
 from .errors import not_found
+from .team_listing import organization_teams
 from .views import member_view, organization_view, user_view
 
 ORG_ROLES = ("admin", "member")
@@ -49,7 +50,8 @@ async def create_organization(request: web.Request) -> web.Response:
 
 
 async def get_organization(request: web.Request) -> web.Response:
-    """``GET /api/v1/organization/{orgname}``: 200 ``{"name", "email", "is_admin", "is_member"}``.
+    """``GET /api/v1/organization/{orgname}``: 200 ``{"name", "email", "is_admin", "is_member"}``,
+    and for its members Quay's ``teams`` and ``ordered_teams``.
 
     Any signed-in user may look an organization up, as in Quay; 404 when there is none.
     """
@@ -58,7 +60,10 @@ async def get_organization(request: web.Request) -> web.Response:
     access = await request.app[OFFLOAD].database(request.app[STORE].namespace_access, user, orgname)
     if access.namespace is None or access.namespace.kind != "organization":
         raise not_found(f"organization {orgname!r} does not exist")
-    return web.json_response(organization_view(access.namespace, access.role))
+    body = organization_view(access.namespace, access.role)
+    if access.role is not None:
+        body.update(await organization_teams(request, orgname, user, is_admin=access.role == "admin"))
+    return web.json_response(body)
 
 
 async def delete_organization(request: web.Request) -> web.Response:

@@ -4,7 +4,7 @@ word are added before the plain repository route that would otherwise swallow th
 
 from aiohttp import web
 
-from . import logs, organizations, permissions, repositories, robots
+from . import logs, organizations, permissions, repositories, robots, teams
 from .errors import api_error_middleware
 
 REPO = "/api/v1/repository/{namespace}/{repository:.+}"
@@ -27,6 +27,15 @@ def add_routes(app: web.Application) -> None:
     router.add_put("/api/v1/organization/{orgname}/members/{membername}", organizations.put_member)
     router.add_delete("/api/v1/organization/{orgname}/members/{membername}", organizations.delete_member)
 
+    # Teams.
+    team = "/api/v1/organization/{orgname}/team/{teamname}"
+    router.add_put(team, teams.put_team)
+    router.add_delete(team, teams.delete_team)
+    router.add_get(team + "/members", teams.list_team_members)
+    router.add_put(team + "/members/{membername}", teams.put_team_member)
+    router.add_delete(team + "/members/{membername}", teams.delete_team_member)
+    router.add_get(team + "/permissions", teams.list_team_permissions)
+
     # Robots: the same handlers for an organization's and for the caller's own.
     for base in ("/api/v1/organization/{orgname}/robots", "/api/v1/user/robots"):
         router.add_get(base, robots.list_robots)
@@ -48,6 +57,10 @@ def add_routes(app: web.Application) -> None:
     router.add_get(REPO + "/permissions/user/{username}", permissions.get_repository_permission)
     router.add_put(REPO + "/permissions/user/{username}", permissions.put_repository_permission)
     router.add_delete(REPO + "/permissions/user/{username}", permissions.delete_repository_permission)
+    router.add_get(REPO + "/permissions/team/", teams.list_repository_team_permissions)
+    router.add_get(REPO + "/permissions/team/{teamname}", teams.get_repository_team_permission)
+    router.add_put(REPO + "/permissions/team/{teamname}", teams.put_repository_team_permission)
+    router.add_delete(REPO + "/permissions/team/{teamname}", teams.delete_repository_team_permission)
     router.add_get(REPO, repositories.get_repository)
     router.add_delete(REPO, repositories.delete_repository)
 

@@ -20,6 +20,7 @@ from . import (
 )
 from .backup import add_backup_commands
 from .store_copy import add_store_command
+from .teams import add_team_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,4 +145,5 @@ def build_parser() -> argparse.ArgumentParser:
             "remove the rows of deleted robots, namespaces and repositories, and expired audit rows, now")
     add_store_command(commands, settings)
     add_backup_commands(commands, settings)
+    add_team_commands(commands, settings)
     return parser

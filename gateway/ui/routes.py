@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ..edge.errors import HTTPProblem, unavailable
 from . import actions, formatting, headers, pages, signin, usage_logs
+from .teams import add_team_routes
 from .errors import UiError
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def add_routes(app: web.Application) -> None:
         router.add_post(robot + "/delete", actions.delete_robot, name=name + "robot.delete")
         router.add_post(robot + "/permissions", actions.grant, name=name + "robot.grant")
         router.add_post(robot + "/permissions/revoke", actions.revoke, name=name + "robot.revoke")
+    add_team_routes(router, ROUTE_PREFIX)
 
 
 def _static_urls():

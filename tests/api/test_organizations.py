@@ -40,7 +40,8 @@ async def test_get_shows_the_callers_standing(api, alice, bob, mallory, root, ac
     for account, admin, member in ((alice, True, True), (bob, False, True), (mallory, False, False), (root, True, True)):
         reply = await api.get("/api/v1/organization/acme", account)
         assert reply.status == 200
-        assert reply.body == {"name": "acme", "email": "", "is_admin": admin, "is_member": member}
+        teams = {"teams": {}, "ordered_teams": []} if member else {}
+        assert reply.body == {"name": "acme", "email": "", "is_admin": admin, "is_member": member, **teams}
 
 
 async def test_get_of_an_unknown_organization_or_a_user_is_404(api, alice):

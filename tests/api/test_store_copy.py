@@ -50,7 +50,7 @@ class Cast:
 
 def populate(store, clock) -> Cast:
     """Put one of everything in ``store``: organizations, users, members, robots with
-    current, grace, replaced and expiring secrets, a deleted robot, grants of both kinds,
+    current, grace, replaced and expiring secrets, a deleted robot, grants of both kinds, a team,
     tokens, federation, a UI session, sign-in failures, registry events and audit rows."""
     alice = store.create_user("alice", PASSWORDS["alice"], superuser=True)
     bob = store.create_user("bob", PASSWORDS["bob"])
@@ -77,6 +77,10 @@ def populate(store, clock) -> Cast:
     store.grant_audited("acme+rotated", "acme/app", "write", via="cli")
     store.grant("acme+expiring", "acme/web", "admin")
     store.grant("alice+own", "alice", "admin")
+    store.create_team("acme", "devs", "creator", "the developers")
+    store.add_team_member("acme", "devs", "bob")
+    store.add_team_member("acme", "devs", "acme+plain")
+    store.set_team_permission("acme", "devs", "acme/app", "write")
 
     api = store.create_api_token("alice", description="deploys")
     refresh = store.issue_refresh_token(store.authenticate("acme+plain", plain.secret), "docker")

@@ -237,6 +237,7 @@ def test_checks_hold(db):
     ).fetchall()
     assert sorted(checked) == [
         ("namespaces", "kind"), ("org_members", "role"), ("permissions", "role"), ("repositories", "visibility"),
+        ("team_members", "robot_id"), ("team_members", "user_id"), ("team_permissions", "role"), ("teams", "role"),
     ]
 
 

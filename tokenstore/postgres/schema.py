@@ -37,6 +37,9 @@ TABLES = (
     "ui_sessions",
     "signin_failures",
     "registry_events_seen",
+    "teams",
+    "team_members",
+    "team_permissions",
 )
 
 # Tables that hold no data (a copy leaves them behind): the one row /readyz rewrites.
@@ -215,10 +218,47 @@ def _readiness_probe(cur: psycopg.Cursor) -> None:
     cur.execute("CREATE TABLE readiness_probe (id BIGINT PRIMARY KEY, written DOUBLE PRECISION NOT NULL)")
 
 
+def _teams(cur: psycopg.Cursor) -> None:
+    """SQLite's 0012: organization teams, their members and their repository roles."""
+    for statement in (
+        f"""CREATE TABLE teams (
+            {_ID},
+            namespace_id BIGINT NOT NULL REFERENCES namespaces(id),
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('member', 'creator', 'admin')),
+            description TEXT NOT NULL DEFAULT '',
+            created DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX teams_name ON teams(namespace_id, name)",
+        f"""CREATE TABLE team_members (
+            {_ID},
+            team_id BIGINT NOT NULL REFERENCES teams(id),
+            user_id BIGINT REFERENCES users(id),
+            robot_id BIGINT REFERENCES robots(id),
+            created DOUBLE PRECISION NOT NULL,
+            CHECK ((user_id IS NULL) <> (robot_id IS NULL))
+        )""",
+        "CREATE UNIQUE INDEX team_members_user ON team_members(user_id, team_id) WHERE user_id IS NOT NULL",
+        "CREATE UNIQUE INDEX team_members_robot ON team_members(robot_id, team_id) WHERE robot_id IS NOT NULL",
+        "CREATE INDEX team_members_team ON team_members(team_id)",
+        f"""CREATE TABLE team_permissions (
+            {_ID},
+            team_id BIGINT NOT NULL REFERENCES teams(id),
+            repository_id BIGINT NOT NULL REFERENCES repositories(id),
+            role TEXT NOT NULL CHECK (role IN ('read', 'write', 'admin')),
+            created DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX team_permissions_unique ON team_permissions(team_id, repository_id)",
+        "CREATE INDEX team_permissions_repository ON team_permissions(repository_id)",
+    ):
+        cur.execute(statement)
+
+
 # (name, step) in the order applied; a step runs inside the migration transaction.
 MIGRATIONS: tuple[tuple[str, Callable[[psycopg.Cursor], None]], ...] = (
     ("0001_initial", _initial),
     ("0002_readiness_probe", _readiness_probe),
+    ("0003_teams", _teams),
 )
 
 

@@ -8,7 +8,7 @@ from ..errors import AlreadyExists, InvalidCredentials, NameInvalid
 from ..models import Principal
 from ..names import RepositoryName, parse_repository_name, parse_robot_name
 from ..permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, strongest
-from . import repositories
+from . import repositories, teams
 from .base import QueryBase
 from .secret_lifecycle import live_secret, unreplaced_secret
 
@@ -99,7 +99,9 @@ class AccessQueries(QueryBase):
         Deny by default: unknown types, names outside the rules, other namespaces and
         missing grants yield an empty set. Anonymous callers (and everyone else) may pull
         public repositories. A push to a repository that does not exist yet creates it,
-        private, when the robot holds write or admin on the namespace.
+        private, when the robot holds write or admin on the namespace. A robot's rights are
+        the union of its own grants and its teams' (``teams.team_grant``); a push by a member
+        of a creator team creates the repository and makes the robot its admin.
         """
         requested = frozenset(actions)
         if resource.type != "repository" or not requested:
@@ -108,7 +110,16 @@ class AccessQueries(QueryBase):
             name = parse_repository_name(resource.name)
         except NameInvalid:
             return frozenset()
-        repository_id, is_public, role = self._repository_and_role(principal, name)
+        repository_id, is_public, role, namespace_id = self._repository_and_role(principal, name)
+        may_create = role is not None and "push" in ROLE_ACTIONS[role]
+        if principal.is_robot and namespace_id == principal.namespace_id and role is not Role.ADMIN:
+            # The robot's teams add to its own grants (teams count in its own namespace only).
+            team = teams.team_grant(self.db, namespace_id, repository_id, robot_id=principal.robot_id)
+            role = strongest(r for r in (role, team.role) if r is not None)
+            creates = repository_id is None and team.may_create and "push" in requested and not may_create
+            # Quay's rule: who creates a repository by a push gets admin on it.
+            if creates and self._create_pushed_repository(resource.name, admin=principal.robot_id):
+                return requested & ROLE_ACTIONS[Role.ADMIN]
         allowed = set(PUBLIC_ACTIONS) if is_public else set()
         if role is not None:
             allowed |= ROLE_ACTIONS[role]
@@ -116,10 +127,12 @@ class AccessQueries(QueryBase):
                 self._create_pushed_repository(resource.name)
         return requested & frozenset(allowed)
 
-    def _repository_and_role(self, principal: Principal, name: RepositoryName) -> tuple[int | None, bool, Role | None]:
+    def _repository_and_role(
+        self, principal: Principal, name: RepositoryName,
+    ) -> tuple[int | None, bool, Role | None, int | None]:
         """Return the live repository's id (None when it does not exist), whether it is
-        public, and the principal's strongest role on it (None for none, and always for
-        anonymous callers).
+        public, the principal's strongest own role on it (None for none, and always for
+        anonymous callers), and the live namespace's id (None when there is none).
 
         One statement, where a repository lookup and a grant lookup were two (every token
         request runs it): the live namespace by name, its live repository, and the robot's
@@ -127,7 +140,7 @@ class AccessQueries(QueryBase):
         only in the robot's own namespace.
         """
         rows = self.db.execute(
-            "SELECT p.id, p.visibility, g.role FROM namespaces n"
+            "SELECT p.id, p.visibility, g.role, n.id FROM namespaces n"
             " LEFT JOIN repositories p ON p.namespace_id = n.id AND p.name = ? AND p.deleted_at IS NULL"
             " LEFT JOIN permissions g ON n.id = ? AND g.robot_id = ?"
             " AND (g.repository_id IS NULL OR g.repository_id = p.id)"
@@ -135,12 +148,24 @@ class AccessQueries(QueryBase):
             [name.name, principal.namespace_id, principal.robot_id, name.namespace],
         ).fetchall()
         if not rows:
-            return None, False, None
-        repository_id, visibility, _ = rows[0]
-        return repository_id, visibility == "public", strongest(Role(row[2]) for row in rows if row[2] is not None)
+            return None, False, None, None
+        repository_id, visibility, _, namespace_id = rows[0]
+        own = strongest(Role(row[2]) for row in rows if row[2] is not None)
+        return repository_id, visibility == "public", own, namespace_id
 
-    def _create_pushed_repository(self, full_name: str) -> None:
+    def _create_pushed_repository(self, full_name: str, *, admin: int | None = None) -> bool:
+        """Create the repository a push names, private; with ``admin`` (a robot's id) that
+        robot gets admin on it in the same transaction. Returns False when a concurrent
+        push created it first."""
         try:
-            repositories.create_repository(self.db, full_name, "private", "", self.clock())
+            with self.db.atomic():
+                repository = repositories.create_repository(self.db, full_name, "private", "", self.clock())
+                if admin is not None:
+                    self.db.execute(
+                        "INSERT INTO permissions (robot_id, namespace_id, repository_id, role, created)"
+                        " VALUES (?, ?, ?, 'admin', ?)",
+                        [admin, repository.namespace_id, repository.id, self.clock()],
+                    )
         except AlreadyExists:
-            pass  # a concurrent push created it first
+            return False
+        return True

@@ -21,6 +21,7 @@ from .repositories import RepositoryQueries
 from .robots import RobotQueries
 from .secret_lifecycle import SecretLifecycleQueries
 from .signin_throttle import SigninThrottleQueries
+from .teams import TeamQueries
 from .ui_sessions import UiSessionQueries
 
 
@@ -28,6 +29,7 @@ class SqlStore(
     NamespaceQueries, RobotQueries, SecretLifecycleQueries, RepositoryQueries, PermissionQueries, AccessQueries,
     FederationQueries, RefreshTokenQueries, AccountQueries, AuditQueries, ListingQueries, CollectorQueries,
     UiSessionQueries, AuditedChanges, SigninThrottleQueries, RegistryActivityQueries, ReadinessQueries,
+    TeamQueries,
 ):
     """The store's queries, run on the connection ``db`` a backend gives each thread.
 

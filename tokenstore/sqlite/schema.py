@@ -296,6 +296,46 @@ def _readiness_probe(db: Database) -> None:
     db.execute("CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY, written REAL NOT NULL)")
 
 
+@migrations(name="0012_teams")
+def _teams(db: Database) -> None:
+    """Organization teams (``tokenstore.teams``): a role in the organization, members (its
+    users and robots, exactly one of the two per row) and roles on its repositories. A team
+    is deleted with its rows at once; a deleted user, robot or repository takes its rows
+    with it when the collector runs, and counts for nothing before."""
+    for statement in (
+        """CREATE TABLE teams (
+            id INTEGER PRIMARY KEY,
+            namespace_id INTEGER NOT NULL REFERENCES namespaces(id),
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('member', 'creator', 'admin')),
+            description TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX teams_name ON teams(namespace_id, name)",
+        """CREATE TABLE team_members (
+            id INTEGER PRIMARY KEY,
+            team_id INTEGER NOT NULL REFERENCES teams(id),
+            user_id INTEGER REFERENCES users(id),
+            robot_id INTEGER REFERENCES robots(id),
+            created REAL NOT NULL,
+            CHECK ((user_id IS NULL) <> (robot_id IS NULL))
+        )""",
+        "CREATE UNIQUE INDEX team_members_user ON team_members(user_id, team_id) WHERE user_id IS NOT NULL",
+        "CREATE UNIQUE INDEX team_members_robot ON team_members(robot_id, team_id) WHERE robot_id IS NOT NULL",
+        "CREATE INDEX team_members_team ON team_members(team_id)",
+        """CREATE TABLE team_permissions (
+            id INTEGER PRIMARY KEY,
+            team_id INTEGER NOT NULL REFERENCES teams(id),
+            repository_id INTEGER NOT NULL REFERENCES repositories(id),
+            role TEXT NOT NULL CHECK (role IN ('read', 'write', 'admin')),
+            created REAL NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX team_permissions_unique ON team_permissions(team_id, repository_id)",
+        "CREATE INDEX team_permissions_repository ON team_permissions(repository_id)",
+    ):
+        db.execute(statement)
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)
