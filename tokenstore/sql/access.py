@@ -11,6 +11,7 @@ from ..permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, stronges
 from . import repositories
 from .base import QueryBase
 from .secret_lifecycle import live_secret, unreplaced_secret
+from .user_access import user_repository_and_role
 
 
 class AccessQueries(QueryBase):
@@ -99,7 +100,8 @@ class AccessQueries(QueryBase):
         Deny by default: unknown types, names outside the rules, other namespaces and
         missing grants yield an empty set. Anonymous callers (and everyone else) may pull
         public repositories. A push to a repository that does not exist yet creates it,
-        private, when the robot holds write or admin on the namespace.
+        private, when the robot holds write or admin on the namespace (a person: admin,
+        ``user_access``).
         """
         requested = frozenset(actions)
         if resource.type != "repository" or not requested:
@@ -108,7 +110,10 @@ class AccessQueries(QueryBase):
             name = parse_repository_name(resource.name)
         except NameInvalid:
             return frozenset()
-        repository_id, is_public, role = self._repository_and_role(principal, name)
+        if principal.is_user:  # a person logged in with an app token
+            repository_id, is_public, role = user_repository_and_role(self.db, principal, name)
+        else:
+            repository_id, is_public, role = self._repository_and_role(principal, name)
         allowed = set(PUBLIC_ACTIONS) if is_public else set()
         if role is not None:
             allowed |= ROLE_ACTIONS[role]
