@@ -25,7 +25,6 @@ EXPIRING_WINDOW = 241_920
 # last_accessed is written at most once per token per this many seconds.
 APP_TOKEN_USE_INTERVAL = 60.0
 
-APP_TOKEN_INVALID = "invalid username or app token"
 
 
 class AppTokenNotFound(NotFound):

@@ -5,7 +5,6 @@ import json
 import uuid
 
 from ..app_tokens import (
-    APP_TOKEN_INVALID,
     APP_TOKEN_USE_INTERVAL,
     APP_TOKEN_USERNAME,
     AppToken,
@@ -112,7 +111,7 @@ class AppTokenQueries(QueryBase):
                 [app_token_digest(token)],
             ).fetchone()
         if row is None or username not in (APP_TOKEN_USERNAME, row[2]):
-            raise InvalidCredentials(APP_TOKEN_INVALID)
+            raise InvalidCredentials()  # the same refusal as a robot's
         info, user_id, namespace_id = AppToken(*row[:7]), row[7], row[8]
         now = self.clock()
         if info.is_expired(now):
