@@ -5,6 +5,8 @@ import re
 import pytest
 
 from tests.api.conftest import assert_error
+from tests.api.test_cli import cli  # noqa: F401 - the fixture
+from tokenstore import Store
 
 RFC2822 = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} -0000")
 TOKEN_CODE = re.compile(r"[A-Z0-9]{120}")
@@ -148,3 +150,41 @@ async def test_revoked_tokens_are_collected_after_the_retention(api, alice, stor
     assert "app_tokens" not in store.collect_garbage()
     clock.advance(100 * 86400)
     assert store.collect_garbage().get("app_tokens") == 1
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+def test_cli_creates_lists_and_revokes_app_tokens(cli):
+    assert cli("user", "create", "alice", stdin="correct horse battery\n")[0] == 0
+    status, created, _ = cli("apptoken", "create", "alice", "--title", "build box", "--expires", "30d")
+    assert status == 0
+    assert TOKEN_CODE.fullmatch(created["token_code"]) and created["title"] == "build box"
+    assert RFC2822.fullmatch(created["expiration"]) and created["user"] == "alice"
+    status, listed, _ = cli("apptoken", "list", "alice")
+    assert listed == {"tokens": [{key: value for key, value in created.items() if key != "token_code"}]}
+    status, revoked, _ = cli("apptoken", "revoke", created["uuid"])
+    assert status == 0 and revoked["revoked"]["uuid"] == created["uuid"]
+    assert cli("apptoken", "list", "alice")[1] == {"tokens": []}
+    store = Store(cli.store_path, bcrypt_cost=4)
+    try:
+        events, _ = store.list_events("alice", start=0, end=1e12)
+        assert [(e.kind, e.metadata.get("via")) for e in events] == [
+            ("revoke_app_specific_token", "cli"), ("create_app_specific_token", "cli"),
+        ]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("apptoken", "create", "ghost", "--title", "t"), "does not exist"),
+    (("apptoken", "create", "alice", "--title", ""), "title"),
+    (("apptoken", "create", "alice", "--title", "t", "--expires", "soonish"), "duration"),
+    (("apptoken", "revoke", "no-such-uuid"), "no app token"),
+    (("apptoken", "list", "ghost"), "does not exist"),
+])
+def test_cli_errors_are_one_line_and_status_1(cli, args, message):
+    assert cli("user", "create", "alice", stdin="correct horse battery\n")[0] == 0
+    status, body, err = cli(*args)
+    assert status == 1 and body is None
+    assert message in err and err.count("\n") == 1
