@@ -155,7 +155,7 @@ async def test_revoked_tokens_are_collected_after_the_retention(api, alice, stor
 # -- the command line ---------------------------------------------------------------------
 
 
-def test_cli_creates_lists_and_revokes_app_tokens(cli):
+def test_cli_creates_lists_and_revokes_app_tokens(cli):  # noqa: F811 - the fixture imported above
     assert cli("user", "create", "alice", stdin="correct horse battery\n")[0] == 0
     status, created, _ = cli("apptoken", "create", "alice", "--title", "build box", "--expires", "30d")
     assert status == 0
@@ -183,7 +183,7 @@ def test_cli_creates_lists_and_revokes_app_tokens(cli):
     (("apptoken", "revoke", "no-such-uuid"), "no app token"),
     (("apptoken", "list", "ghost"), "does not exist"),
 ])
-def test_cli_errors_are_one_line_and_status_1(cli, args, message):
+def test_cli_errors_are_one_line_and_status_1(cli, args, message):  # noqa: F811
     assert cli("user", "create", "alice", stdin="correct horse battery\n")[0] == 0
     status, body, err = cli(*args)
     assert status == 1 and body is None
