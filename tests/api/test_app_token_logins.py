@@ -10,7 +10,8 @@ from gateway.app import create_app
 from gateway.token import keys
 from tests.api.conftest import granted
 from tests.conftest import SERVICE, make_config
-from tokenstore import RepositoryNotFound
+from tests.unit.test_hot_path_queries import scans, statements
+from tokenstore import RepositoryNotFound, Resource
 
 FORWARDED = "203.0.113.40"
 
@@ -157,3 +158,21 @@ async def test_refused_app_tokens_count_against_the_address(aiohttp_client, tmp_
 
     assert [await login("F" * 120) for _ in range(3)] == [401, 401, 401]
     assert await login(alice_token) == 429
+
+
+@pytest.mark.parametrize("what", ["authenticate", "authorize", "audit"])
+def test_an_app_token_requests_statements_use_indexes(store, acme_repos, alice_token, clock, what):
+    for index in range(30):  # other people's tokens, so a scan would have rows to read
+        store.create_user(f"filler{index}", "correct horse battery")
+        store.create_app_token(f"filler{index}", "t")
+    clock.advance(3600)  # so that the use is recorded too
+    principal = store.authenticate_app_token("$app", alice_token)
+    actions = {
+        "authenticate": lambda: store.authenticate_app_token("alice", alice_token),
+        "authorize": lambda: store.authorize(principal, Resource("repository", "acme/app"), ["pull", "push"]),
+        "audit": lambda: store.record_user_login("alice", success=True, scopes=[], access=[]),
+    }
+    executed = statements(store, actions[what])
+    assert executed
+    for statement in executed:
+        assert scans(store, statement) == [], statement
