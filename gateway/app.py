@@ -22,7 +22,7 @@ from .server.database_watch import database_watch
 from .server.gc_schedule import gc_schedule
 from .server.health import healthz, livez, readyz
 from .text_guard import text_guard_middleware
-from .token.authn import KeylessCredentials, RefreshTokens, RobotSecrets
+from .token.authn import AppTokens, KeylessCredentials, RefreshTokens, RobotSecrets
 from .token.authz import StoreRoles
 from .token.credential_cache import CredentialChecker
 from .token.endpoint import get_token
@@ -83,9 +83,11 @@ def _resources(given_store: TokenStore | None):
         )
         app[LOGIN_THROTTLE] = throttle
         # Who is asking at /token: the first that claims the password answers. Keyless
-        # credentials are told by their prefix; a robot secret is anything else.
+        # credentials are told by their prefix, a person's app token by a name that is no
+        # robot's; a robot secret is anything else.
         app[AUTHENTICATORS] = (
             KeylessCredentials(store, offload, throttle),
+            AppTokens(store, offload, throttle),
             RobotSecrets(CredentialChecker(store, offload), throttle),
         )
         app[REFRESH_TOKENS] = RefreshTokens(store, offload)

@@ -40,3 +40,7 @@ __all__ += [
     "ApiToken", "ApiTokenNotFound", "AuditEvent", "IssuedApiToken", "LastAdmin", "MemberNotFound", "Membership",
     "NamespaceAccess", "PasswordInvalid", "User", "UserNotFound",
 ]
+from .app_tokens import AppToken, AppTokenNotFound, IssuedAppToken
+
+# App-specific tokens: people's registry logins.
+__all__ += ["AppToken", "AppTokenNotFound", "IssuedAppToken"]

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from .app_tokens import AppToken, IssuedAppToken
     from .accounts import ApiToken, IssuedApiToken, Membership, NamespaceAccess, User
     from .audit import AuditEvent
     from .federation import FederatedCredential, Federation
@@ -369,9 +370,10 @@ class TokenStore(Protocol):
         reason: str,
         metadata: dict,
         interval: float = ...,
+        performer_kind: str = ...,
     ) -> bool:
-        """Count a refused attempt by ``performer`` (a robot name as the client sent it) in
-        the log of the live namespace ``namespace``."""
+        """Count a refused attempt by ``performer`` (a robot name as the client sent it, or a
+        user's with ``performer_kind`` "user") in the log of the live namespace ``namespace``."""
         ...
 
     def record_robot_login(
@@ -583,4 +585,48 @@ class TokenStore(Protocol):
         user_id: int | None = None,
     ) -> TeamGrant:
         """Return what a robot's or a user's teams give on one repository (role, may create)."""
+        ...
+
+    # -- AppToken (app_tokens) ------------------------------------
+
+    def create_app_token(
+        self, username: str, title: str, *, expires_at: float | None = None, actor: dict | None = None,
+        via: str | None = None,
+    ) -> IssuedAppToken:
+        """Create a user's app token and log ``create_app_specific_token``, in one
+        transaction; raises UserNotFound or NameInvalid."""
+        ...
+
+    def list_app_tokens(self, username: str, *, expiring_within: float | None = None) -> list[AppToken]:
+        """Return the user's tokens not revoked, oldest first; raises UserNotFound."""
+        ...
+
+    def get_app_token(self, username: str, token_uuid: str) -> AppToken:
+        """Return the user's live token with this uuid; raises AppTokenNotFound."""
+        ...
+
+    def revoke_app_token(
+        self, token_uuid: str, *, username: str | None = None, actor: dict | None = None, via: str | None = None,
+    ) -> AppToken:
+        """Revoke a token and log ``revoke_app_specific_token``, in one transaction; raises AppTokenNotFound."""
+        ...
+
+    def authenticate_app_token(self, username: str, token: str) -> Principal:
+        """Return the Principal (kind ``user``) whose app token ``token`` is, for ``$app`` or
+        its user's name; raises InvalidCredentials."""
+        ...
+
+    def record_user_login(
+        self,
+        username: str,
+        *,
+        success: bool,
+        reason: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        scopes: list[str] | None = None,
+        access: list[dict] | None = None,
+        token_title: str | None = None,
+    ) -> None:
+        """Log a person's token request in their own namespace."""
         ...

@@ -85,17 +85,26 @@ class Permission:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a token request comes from: a robot, or nobody (anonymous)."""
+    """Who a token request comes from: a robot, a person (kind ``user``, logged in with an
+    app token: ``user_id``, ``token_id`` and ``token_title`` say whose and which), or nobody
+    (anonymous)."""
 
     kind: str
     username: str = ""
     robot_id: int | None = None
     namespace_id: int | None = None
     secret_id: int | None = None
+    user_id: int | None = None
+    token_id: int | None = None
+    token_title: str | None = None
 
     @property
     def is_robot(self) -> bool:
         return self.kind == "robot"
+
+    @property
+    def is_user(self) -> bool:
+        return self.kind == "user"
 
 
 ANONYMOUS = Principal(kind="anonymous")

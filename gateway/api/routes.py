@@ -4,7 +4,7 @@ word are added before the plain repository route that would otherwise swallow th
 
 from aiohttp import web
 
-from . import logs, organizations, permissions, repositories, robots, teams
+from . import app_tokens, logs, organizations, permissions, repositories, robots, teams
 from .errors import api_error_middleware
 
 REPO = "/api/v1/repository/{namespace}/{repository:.+}"
@@ -70,3 +70,9 @@ def add_routes(app: web.Application) -> None:
     router.add_get(namespace + "{username}", permissions.get_namespace_permission)
     router.add_put(namespace + "{username}", permissions.put_namespace_permission)
     router.add_delete(namespace + "{username}", permissions.delete_namespace_permission)
+
+    # The caller's app-specific tokens (people's registry logins).
+    router.add_get("/api/v1/user/apptoken", app_tokens.list_app_tokens)
+    router.add_post("/api/v1/user/apptoken", app_tokens.create_app_token)
+    router.add_get("/api/v1/user/apptoken/{token_uuid}", app_tokens.get_app_token)
+    router.add_delete("/api/v1/user/apptoken/{token_uuid}", app_tokens.revoke_app_token)

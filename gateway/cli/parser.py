@@ -18,6 +18,7 @@ from . import (
     token,
     user,
 )
+from .apptokens import add_apptoken_commands
 from .backup import add_backup_commands
 from .store_copy import add_store_command
 from .teams import add_team_commands
@@ -146,4 +147,5 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_command(commands, settings)
     add_backup_commands(commands, settings)
     add_team_commands(commands, settings)
+    add_apptoken_commands(commands, command)
     return parser

@@ -1,4 +1,4 @@
-"""Audit rows for the token endpoint: robot logins that fail, and who asked.
+"""Audit rows for the token endpoint: robot and app token logins that fail, and who asked.
 
 A refused login must not fail because its audit row could not be written (a busy or full
 database): that write is tried once and a failure is logged. A token issued is different:
@@ -10,6 +10,8 @@ came through a trusted proxy (``gateway.edge.forwarded``).
 import logging
 
 from aiohttp import web
+
+from tokenstore.app_tokens import claims_person
 
 from ..appkeys import CONFIG, OFFLOAD, STORE
 from .. import metrics
@@ -29,12 +31,13 @@ def client_fields(request: web.Request) -> dict:
 
 
 async def record_login_failure(request: web.Request, username: str, reason: str | None, client: dict) -> None:
-    """Log ``login_failure`` in the namespace of robot ``username`` (if it exists), with
-    ``client`` (``client_fields`` of the request); a write that fails is logged, not raised."""
+    """Log ``login_failure`` in the namespace of robot ``username``, or of the person of
+    that name (if it exists), with ``client`` (``client_fields`` of the request); a write
+    that fails is logged, not raised."""
+    store = request.app[STORE]
+    record = store.record_user_login if claims_person(username) else store.record_robot_login
     try:
-        await request.app[OFFLOAD].write_soon(
-            request.app[STORE].record_robot_login, username=username, success=False, reason=reason, **client,
-        )
+        await request.app[OFFLOAD].write_soon(record, username=username, success=False, reason=reason, **client)
     except Exception as exc:  # noqa: BLE001 - auditing a refusal must not turn it into an error
         metrics.audit_write_failed()
         log.warning("could not write the audit row of a refused login: %s", exc.__class__.__name__)

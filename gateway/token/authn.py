@@ -1,4 +1,4 @@
-"""Who is asking: the ``Authenticator`` seam, and the three kinds of credential regauth takes.
+"""Who is asking: the ``Authenticator`` seam, and the four kinds of credential regauth takes.
 
 An authenticator is given the presented ``Credentials`` and a ``then``: the issuance, which
 must run in the same writer transaction as the last check of the credential (nothing may
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from tokenstore import InvalidCredentials, Principal
+from tokenstore.app_tokens import claims_person
 from tokenstore.federation import is_federated_credential
 from tokenstore.interface import TokenStore
 
@@ -26,8 +27,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Credentials:
     """What a client presented: a user name (empty for a refresh token) and a password (a
-    robot's secret, a keyless credential or a refresh token), from ``address`` (None when
-    unknown)."""
+    robot's secret, a keyless credential, an app token or a refresh token), from ``address``
+    (None when unknown)."""
 
     username: str
     password: str = field(repr=False)
@@ -92,6 +93,34 @@ class KeylessCredentials:
 
     def _check_then(self, credentials: Credentials, then: Callable[[Principal], T]) -> Authenticated[T]:
         principal = self._store.authenticate_federated(credentials.username, credentials.password)
+        return Authenticated(principal, then(principal))
+
+
+class AppTokens:
+    """A person's app token, with the user name ``$app`` or their own: one indexed lookup by
+    digest in the issuing transaction itself (no bcrypt, no cache), so a revoked token is
+    refused at the next request in every worker. A refusal counts against the client's
+    address: a token of 120 random characters leaves a guesser nothing to aim at. Claims
+    every name that cannot be a robot's (no ``+``): it comes before ``RobotSecrets``."""
+
+    def __init__(self, store: TokenStore, offload: Offload, throttle: LoginThrottle):
+        self._store = store
+        self._offload = offload
+        self._throttle = throttle
+
+    async def authenticate(self, credentials: Credentials, then: Callable[[Principal], T]) -> Authenticated[T] | None:
+        """See ``Authenticator.authenticate``; None for a robot's name."""
+        if not claims_person(credentials.username):
+            return None
+        await self._throttle.admit_address(credentials.address)
+        try:
+            return await self._offload.write(self._check_then, credentials, then)
+        except InvalidCredentials:
+            self._throttle.failed(credentials.address, None)
+            raise
+
+    def _check_then(self, credentials: Credentials, then: Callable[[Principal], T]) -> Authenticated[T]:
+        principal = self._store.authenticate_app_token(credentials.username, credentials.password)
         return Authenticated(principal, then(principal))
 
 

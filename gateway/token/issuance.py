@@ -44,22 +44,27 @@ class Issuance:
         issue the refresh token if asked for, write ``login_success`` and ``issue_token``.
 
         A keyless credential gets no refresh token (it lasts an hour; a refresh token must
-        not outlive it). Raises InvalidCredentials when the secret a refresh token would be
-        bound to is gone, the database's error when a row cannot be written, and TypeError
-        for a principal that is not a robot (no authenticator makes one yet).
+        not outlive it), nor does a person's app token (docker then keeps the token and sends
+        it at each login, where a revocation is seen). Raises InvalidCredentials when the
+        secret a refresh token would be bound to is gone, the database's error when a row
+        cannot be written, and TypeError for a principal that is neither a robot nor a person.
         """
-        if not principal.is_robot:
-            # Robots are the only principals that log in; another kind brings its own audit
-            # row and refresh token binding, and until then gets no token.
+        if not (principal.is_robot or principal.is_user):
+            # Another kind brings its own audit row and refresh token binding, and until
+            # then gets no token.
             raise TypeError(f"no token issuance for a {principal.kind} principal")
         store = self._store
         access = self._authorizer.authorize(principal, self._scopes)
         refresh_token = None
-        if self._refresh_client_id is not None and principal.secret_id is not None:
+        if self._refresh_client_id is not None and principal.is_robot and principal.secret_id is not None:
             refresh_token = store.issue_refresh_token(principal, self._refresh_client_id)
-        store.record_robot_login(
-            principal.username, success=True,
-            scopes=[f"{s.resource.type}:{s.resource.name}:{','.join(s.actions)}" for s in self._scopes],
-            access=[a.claim() for a in access], **self.client,
-        )
+        scopes = [f"{s.resource.type}:{s.resource.name}:{','.join(s.actions)}" for s in self._scopes]
+        claims = [a.claim() for a in access]
+        if principal.is_user:
+            store.record_user_login(
+                principal.username, success=True, scopes=scopes, access=claims, token_title=principal.token_title,
+                **self.client,
+            )
+        else:
+            store.record_robot_login(principal.username, success=True, scopes=scopes, access=claims, **self.client)
         return Issued(principal, access, refresh_token)

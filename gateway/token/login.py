@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 INVALID_CREDENTIALS_DETAILS = (
     "invalid username or secret: log in with a robot's full name (namespace+shortname) and its "
-    "current secret; a regenerated secret replaces the old one (at once, unless a grace period was given)"
+    "current secret; a regenerated secret replaces the old one (at once, unless a grace period was given). "
+    "A person logs in with the user name $app (or their own) and a live app token"
 )
 
 

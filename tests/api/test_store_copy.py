@@ -83,6 +83,7 @@ def populate(store, clock) -> Cast:
     store.set_team_permission("acme", "devs", "acme/app", "write")
 
     api = store.create_api_token("alice", description="deploys")
+    store.create_app_token("alice", "laptop", via="cli")
     refresh = store.issue_refresh_token(store.authenticate("acme+plain", plain.secret), "docker")
     federations = store.set_federations(
         "acme+plain", [{"issuer": "https://issuer.example", "subject": "repo:acme/app", "audience": "regauth"}]

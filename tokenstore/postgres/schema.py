@@ -40,6 +40,7 @@ TABLES = (
     "teams",
     "team_members",
     "team_permissions",
+    "app_tokens",
 )
 
 # Tables that hold no data (a copy leaves them behind): the one row /readyz rewrites.
@@ -254,11 +255,31 @@ def _teams(cur: psycopg.Cursor) -> None:
         cur.execute(statement)
 
 
+def _app_tokens(cur: psycopg.Cursor) -> None:
+    """SQLite's 0013: app-specific tokens."""
+    for statement in (
+        f"""CREATE TABLE app_tokens (
+            {_ID},
+            user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            uuid TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            created DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION,
+            revoked_at DOUBLE PRECISION,
+            last_accessed DOUBLE PRECISION
+        )""",
+        "CREATE INDEX app_tokens_user ON app_tokens(user_id)",
+    ):
+        cur.execute(statement)
+
+
 # (name, step) in the order applied; a step runs inside the migration transaction.
 MIGRATIONS: tuple[tuple[str, Callable[[psycopg.Cursor], None]], ...] = (
     ("0001_initial", _initial),
     ("0002_readiness_probe", _readiness_probe),
     ("0003_teams", _teams),
+    ("0004_app_tokens", _app_tokens),
 )
 
 

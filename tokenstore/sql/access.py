@@ -11,6 +11,7 @@ from ..permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, stronges
 from . import repositories, teams
 from .base import QueryBase
 from .secret_lifecycle import live_secret, unreplaced_secret
+from .user_access import user_repository_and_role
 
 
 class AccessQueries(QueryBase):
@@ -101,7 +102,8 @@ class AccessQueries(QueryBase):
         public repositories. A push to a repository that does not exist yet creates it,
         private, when the robot holds write or admin on the namespace. A robot's rights are
         the union of its own grants and its teams' (``teams.team_grant``); a push by a member
-        of a creator team creates the repository and makes the robot its admin.
+        of a creator team creates the repository and makes the robot its admin. A person's
+        rights are in ``user_access``.
         """
         requested = frozenset(actions)
         if resource.type != "repository" or not requested:
@@ -110,7 +112,10 @@ class AccessQueries(QueryBase):
             name = parse_repository_name(resource.name)
         except NameInvalid:
             return frozenset()
-        repository_id, is_public, role, namespace_id = self._repository_and_role(principal, name)
+        if principal.is_user:  # a person logged in with an app token
+            repository_id, is_public, role = user_repository_and_role(self.db, principal, name)
+        else:
+            repository_id, is_public, role, namespace_id = self._repository_and_role(principal, name)
         may_create = role is not None and "push" in ROLE_ACTIONS[role]
         if principal.is_robot and namespace_id == principal.namespace_id and role is not Role.ADMIN:
             # The robot's teams add to its own grants (teams count in its own namespace only).

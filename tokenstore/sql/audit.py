@@ -58,10 +58,10 @@ class AuditQueries(QueryBase):
 
     def record_refusal(
         self, kind: str, namespace: str, *, performer: str, ip: str | None, reason: str, metadata: dict,
-        interval: float = REFUSAL_INTERVAL,
+        interval: float = REFUSAL_INTERVAL, performer_kind: str = "robot",
     ) -> bool:
-        """Count a refused attempt by ``performer`` (a robot name as the client sent it) in
-        the log of the live namespace ``namespace``.
+        """Count a refused attempt by ``performer`` (a robot name as the client sent it, or a
+        user's when ``performer_kind`` is "user") in the log of the live namespace ``namespace``.
 
         The first refusal of a (kind, performer, ip, reason) writes a row whose metadata is
         ``metadata`` with ``count`` 1; those within ``interval`` seconds of it add to its
@@ -90,8 +90,8 @@ class AuditQueries(QueryBase):
         metadata = bounded({**metadata, "reason": reason}, max_text=MAX_REFUSED_TEXT)
         cursor = self.db.execute(
             "INSERT INTO audit_log (namespace_id, kind, performer, performer_kind, ip, metadata, created, aggregate_key)"
-            " SELECT id, ?, ?, 'robot', ?, ?, ?, ? FROM namespaces WHERE name = ? AND deleted_at IS NULL",
-            [kind, performer, ip, json.dumps({**metadata, "count": 1}), now, key, namespace],
+            " SELECT id, ?, ?, ?, ?, ?, ?, ? FROM namespaces WHERE name = ? AND deleted_at IS NULL",
+            [kind, performer, performer_kind, ip, json.dumps({**metadata, "count": 1}), now, key, namespace],
         )
         return cursor.rowcount > 0
 

@@ -52,7 +52,7 @@ class CollectorQueries(QueryBase):
         self, *, batch_size: int = DEFAULT_BATCH_SIZE, retention: float = RETENTION, audit_retention: float | None = None,
     ) -> dict[str, int]:
         """Hard-delete deleted namespaces, users, robots and repositories, with every row that
-        refers to them; secrets and API tokens revoked or expired ``retention`` seconds ago;
+        refers to them; secrets, API tokens and app tokens revoked or expired ``retention`` seconds ago;
         expired keyless credentials; expired or idle web UI sessions; failed sign-ins older
         than the sign-in throttle's window; audit log rows older than ``audit_retention``
         seconds (None keeps them all).
@@ -95,6 +95,8 @@ class CollectorQueries(QueryBase):
             ("robot_secrets", "(revoked_at IS NOT NULL AND revoked_at <= ?) OR (expires_at IS NOT NULL AND expires_at <= ?)",
              [cutoff, cutoff]),
             ("api_tokens", "(revoked_at IS NOT NULL AND revoked_at <= ?) OR (expires_at IS NOT NULL AND expires_at <= ?)",
+             [cutoff, cutoff]),
+            ("app_tokens", "(revoked_at IS NOT NULL AND revoked_at <= ?) OR (expires_at IS NOT NULL AND expires_at <= ?)",
              [cutoff, cutoff]),
             # Refused from the moment they lapse; nothing to keep them for.
             ("federated_credentials", "expires_at <= ?", [now]),

@@ -7,6 +7,7 @@ transaction, so a failure leaves nothing half-written.
 
 from ..audited_changes import AuditedChanges
 from .access import AccessQueries
+from .app_tokens import AppTokenQueries
 from .accounts import AccountQueries
 from .audit import AuditQueries
 from .collector import CollectorQueries
@@ -29,7 +30,7 @@ class SqlStore(
     NamespaceQueries, RobotQueries, SecretLifecycleQueries, RepositoryQueries, PermissionQueries, AccessQueries,
     FederationQueries, RefreshTokenQueries, AccountQueries, AuditQueries, ListingQueries, CollectorQueries,
     UiSessionQueries, AuditedChanges, SigninThrottleQueries, RegistryActivityQueries, ReadinessQueries,
-    TeamQueries,
+    TeamQueries, AppTokenQueries,
 ):
     """The store's queries, run on the connection ``db`` a backend gives each thread.
 

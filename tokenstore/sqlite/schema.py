@@ -336,6 +336,28 @@ def _teams(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0013_app_tokens")
+def _app_tokens(db: Database) -> None:
+    """App-specific tokens (``tokenstore.app_tokens``): a person's registry login. Only the
+    SHA-256 of each token is stored, found by it; ``uuid`` names the token in the API. A
+    revoked token keeps its row (``revoked_at``) until the collector removes it."""
+    for statement in (
+        """CREATE TABLE app_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            uuid TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            created REAL NOT NULL,
+            expires_at REAL,
+            revoked_at REAL,
+            last_accessed REAL
+        )""",
+        "CREATE INDEX app_tokens_user ON app_tokens(user_id)",
+    ):
+        db.execute(statement)
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)
