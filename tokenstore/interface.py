@@ -541,7 +541,8 @@ class TokenStore(Protocol):
         ...
 
     def self_regenerate_audited(
-        self, principal: Principal, *, ip: str | None = None, new_secret: NewSecret | None = None,
+        self, principal: Principal, *, ip: str | None = None, grace_seconds: object = 0,
+        new_secret: NewSecret | None = None,
     ) -> IssuedSecret:
         """Replace a confirmed robot's own secret when its namespace allows it (else raise
         SelfRegenerateNotAllowed) and log ``regenerate_robot_token``."""

@@ -62,27 +62,33 @@ def set_robot_settings_audited(
 
 
 def self_regenerate_audited(
-    store: TokenStore, principal: Principal, *, ip: str | None = None, new_secret: hashing.NewSecret | None = None,
+    store: TokenStore, principal: Principal, *, ip: str | None = None, grace_seconds: object = 0,
+    new_secret: hashing.NewSecret | None = None,
 ) -> IssuedSecret:
-    """Replace the secret of the robot ``principal`` (confirmed by the caller in this
-    transaction) when its namespace allows it, and log ``regenerate_robot_token`` with the
-    robot as performer.
+    """Replace the secret of the robot ``principal`` when its namespace allows it, and log
+    ``regenerate_robot_token`` with the robot as performer; the principal is confirmed
+    (robot enabled, secret live) in the same transaction.
 
     Returns the IssuedSecret; raises SelfRegenerateNotAllowed when the setting is off,
-    InvalidCredentials for a principal that is not a robot logged in with its secret.
+    InvalidCredentials for a principal that is not a robot logged in with its secret, or one
+    that no longer holds (deleted, disabled, secret replaced).
     """
     if not principal.is_robot or principal.secret_id is None:
         raise InvalidCredentials("only a robot logged in with its secret can regenerate it")
     name = parse_robot_name(principal.username)
     new_secret = new_secret or hashing.new_secret(store.bcrypt_cost)
     with store.transaction():
+        if not store.confirm(principal):
+            raise InvalidCredentials()
         if not store.robot_settings(name.namespace).self_regenerate:
             raise SelfRegenerateNotAllowed(
                 f"the robots of {name.namespace!r} may not regenerate their own secrets: an admin of"
                 f" {name.namespace!r} can allow it (robot setting self_regenerate)"
             )
         actor = {"performer": principal.username, "performer_kind": "robot", "ip": ip}
-        return regenerate_robot_audited(store, principal.username, actor=actor, new_secret=new_secret)
+        return regenerate_robot_audited(
+            store, principal.username, grace_seconds=grace_seconds, actor=actor, new_secret=new_secret,
+        )
 
 
 def _log(store: TokenStore, kind: str, namespace: str, actor: dict | None, via: str | None, /, **metadata) -> None:
@@ -109,8 +115,9 @@ class RobotControlChanges:
         return set_robot_settings_audited(self, namespace, self_regenerate=self_regenerate, actor=actor, via=via)
 
     def self_regenerate_audited(
-        self, principal: Principal, *, ip: str | None = None, new_secret: hashing.NewSecret | None = None,
+        self, principal: Principal, *, ip: str | None = None, grace_seconds: object = 0,
+        new_secret: hashing.NewSecret | None = None,
     ) -> IssuedSecret:
         """A robot's regeneration of its own secret, allowed by its namespace, logged in one
         transaction; returns the IssuedSecret (see ``self_regenerate_audited`` above)."""
-        return self_regenerate_audited(self, principal, ip=ip, new_secret=new_secret)
+        return self_regenerate_audited(self, principal, ip=ip, grace_seconds=grace_seconds, new_secret=new_secret)
