@@ -1,28 +1,16 @@
 """Disabling and enabling robots, robots created with an existing secret, a robot
 regenerating its own secret, and the namespace setting that allows it."""
 
-import base64
 import json
 
 import pytest
 
 from tests.api.conftest import assert_error
-from tests.api.test_robots import SECRET
+from tests.api.test_robots import SECRET, robots  # noqa: F401 - the fixture: acme's robots, or alice's own
 from tests.conftest import SERVICE
+from tests.lifecycle.conftest import basic
 
 MIGRATED = "QUAYSECRET" + "0123456789" * 5 + "ABCD"  # 64 characters from [A-Z0-9]
-
-
-@pytest.fixture(params=["organization", "user"])
-def robots(request, acme, alice):
-    """(base path, namespace) of alice's robots: acme's, or her own."""
-    if request.param == "organization":
-        return "/api/v1/organization/acme/robots", "acme"
-    return "/api/v1/user/robots", "alice"
-
-
-def basic(username: str, secret: str) -> dict:
-    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{secret}".encode()).decode()}
 
 
 def audit_kinds(store, namespace: str, clock) -> list[str]:
@@ -119,10 +107,8 @@ async def test_disabling_an_unknown_robot_is_404(api, robots, alice):
 # -- an existing secret ---------------------------------------------------------------------
 
 
-async def test_a_superuser_creates_a_robot_with_an_existing_secret_which_is_not_echoed(api, store, robots, root, clock):
-    base, ns = robots
-    if ns == "alice":
-        pytest.skip("/user/robots are the caller's own: root's would not be alice's")
+async def test_a_superuser_creates_a_robot_with_an_existing_secret_which_is_not_echoed(api, store, acme, root, clock):
+    base, ns = "/api/v1/organization/acme/robots", "acme"
     reply = await api.put(f"{base}/migrated", root, json_body={"token": MIGRATED, "description": "from quay"})
     assert reply.status == 201, reply
     assert "token" not in reply.body and MIGRATED not in json.dumps(reply.body)
