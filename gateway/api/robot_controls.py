@@ -166,7 +166,8 @@ async def self_regenerate(request: web.Request) -> web.Response:
     except TokenError as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
         raise ApiError(exc.status, exc.details, headers=headers) from None
-    return web.json_response(robot_object(issued.robot, token=issued.secret))
+    # The same reply as an admin's regeneration (Quay's keys).
+    return web.json_response(robot_view(issued.robot, token=issued.secret))
 
 
 def _path_robot(request: web.Request, username: str) -> str:

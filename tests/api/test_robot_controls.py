@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.api.conftest import assert_error
+from tests.api.conftest import QUAY_ROBOT_KEYS, assert_error
 from tests.api.test_robots import SECRET, robots  # noqa: F401 - the fixture: acme's robots, or alice's own
 from tests.conftest import SERVICE
 from tests.lifecycle.conftest import basic
@@ -197,6 +197,7 @@ async def test_a_robot_regenerates_its_own_secret_when_allowed(api, store, robot
     assert reply.status == 200, reply
     new = reply.body["token"]
     assert SECRET.fullmatch(new) and new != old and reply.body["name"] == f"{ns}+ci"
+    assert set(reply.body) == QUAY_ROBOT_KEYS  # as an admin's regeneration answers
     assert (await api.token(f"{ns}+ci", old)).status == 401
     assert (await api.token(f"{ns}+ci", new)).status == 200
     events, _ = store.list_events(ns, start=0, end=clock() + 1, kinds=["regenerate_robot_token"])
