@@ -18,8 +18,8 @@ class InvalidCredentials(TokenStoreError):
 
     def __init__(self, message: str = "invalid username or secret", *, reason: str = "invalid"):
         super().__init__(message)
-        #: Why it failed, for the audit log only ("invalid" or "expired"); never sent as a
-        #: hint that the name exists unless the secret itself was right.
+        #: Why it failed, for the audit log only ("invalid", "expired" or "disabled"); never
+        #: sent as a hint that the name exists unless the secret itself was right.
         self.reason = reason
 
 
@@ -155,3 +155,11 @@ class TeamPermissionNotFound(NotFound):
 
 class NotInOrganization(TokenStoreError, ValueError):
     """Raised when a team would get a member or a repository from outside its organization."""
+class SecretInvalid(TokenStoreError, ValueError):
+    """Raised when a secret given for a robot (one brought from elsewhere) is not 64
+    characters from [A-Z0-9]. The message never contains the secret."""
+
+
+class SelfRegenerateNotAllowed(TokenStoreError):
+    """Raised when a robot asks to regenerate its own secret and its namespace does not
+    allow it (``robot_self_regenerate`` off, the default)."""

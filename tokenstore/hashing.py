@@ -12,7 +12,10 @@ from typing import NamedTuple
 
 import bcrypt
 
+from .errors import SecretInvalid
+
 SECRET_ALPHABET = string.ascii_uppercase + string.digits
+_ALPHABET = frozenset(SECRET_ALPHABET)
 SECRET_LENGTH = 64
 # bcrypt only reads the first 72 bytes; bcrypt 5 raises ValueError beyond them.
 BCRYPT_MAX_BYTES = 72
@@ -59,6 +62,29 @@ def new_secret(cost: int) -> NewSecret:
     """
     secret = generate_secret()
     return NewSecret(secret, hash_secret(secret, cost))
+
+
+def check_given_secret(secret: object) -> str:
+    """Return ``secret`` when it has the format of the secrets made here (SECRET_LENGTH
+    characters from SECRET_ALPHABET), as one brought over from Quay has.
+
+    Raises SecretInvalid otherwise, with a message that never repeats the secret.
+    """
+    if not isinstance(secret, str):
+        raise SecretInvalid("the secret must be text")
+    if len(secret) != SECRET_LENGTH or not set(secret) <= _ALPHABET:
+        raise SecretInvalid(
+            f"the secret must be exactly {SECRET_LENGTH} characters from A-Z and 0-9"
+            f" (it has {len(secret)} characters{'' if set(secret) <= _ALPHABET else ', some of them not allowed'})"
+        )
+    return secret
+
+
+def given_secret(secret: object, cost: int) -> NewSecret:
+    """Return an existing secret (migrated from elsewhere) with its bcrypt hash at ``cost``;
+    raises SecretInvalid unless ``check_given_secret`` accepts it. Slow like ``new_secret``."""
+    checked = check_given_secret(secret)
+    return NewSecret(checked, hash_secret(checked, cost))
 
 
 @lru_cache(maxsize=None)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .permissions import Resource, Role
     from .registry_activity import RepositoryEvent
     from .teams import Team, TeamGrant, TeamMember, TeamPermission
+    from .robot_controls import RobotSettings
     from .ui_sessions import UiSession
 
 
@@ -629,4 +630,38 @@ class TokenStore(Protocol):
         token_title: str | None = None,
     ) -> None:
         """Log a person's token request in their own namespace."""
+        ...
+
+    # -- RobotControls (robot_controls) ---------------------------
+
+    def set_robot_disabled(self, username: str, disabled: bool) -> tuple[Robot, bool]:
+        """Disable or enable a robot; returns it and whether anything changed."""
+        ...
+
+    def robot_settings(self, namespace: str) -> RobotSettings:
+        """Return a namespace's robot settings; raises NamespaceNotFound."""
+        ...
+
+    def set_robot_settings(self, namespace: str, *, self_regenerate: bool) -> RobotSettings:
+        """Let a namespace's robots regenerate their own secrets, or not; returns the settings."""
+        ...
+
+    def set_robot_enabled_audited(
+        self, username: str, enabled: bool, *, actor: dict | None = None, via: str | None = None,
+    ) -> Robot:
+        """Enable or disable a robot and log ``enable_robot`` / ``disable_robot`` when it changed."""
+        ...
+
+    def set_robot_settings_audited(
+        self, namespace: str, *, self_regenerate: bool, actor: dict | None = None, via: str | None = None,
+    ) -> RobotSettings:
+        """Change a namespace's robot settings and log ``change_robot_settings``."""
+        ...
+
+    def self_regenerate_audited(
+        self, principal: Principal, *, ip: str | None = None, grace_seconds: object = 0,
+        new_secret: NewSecret | None = None,
+    ) -> IssuedSecret:
+        """Replace a confirmed robot's own secret when its namespace allows it (else raise
+        SelfRegenerateNotAllowed) and log ``regenerate_robot_token``."""
         ...

@@ -23,10 +23,16 @@ class Robot:
     unstructured_metadata: dict
     created: float
     last_accessed: float | None
+    #: When the robot was disabled (None while enabled): a disabled robot logs in nowhere.
+    disabled_at: float | None = None
 
     @property
     def username(self) -> str:
         return f"{self.namespace}+{self.shortname}"
+
+    @property
+    def enabled(self) -> bool:
+        return self.disabled_at is None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from ..management.secret_hashing import new_secret_hash
 from .auth import path_namespace, require_namespace_role, robot_from_path
 from .bodies import bool_param, int_param, object_field, read_object, string_field
 from .errors import invalid_request
+from .robot_controls import creation_secret, is_basic, robot_object, self_regenerate
 from .views import namespace_permission_view, robot_list_entry, robot_permission_view
 
 MAX_LIST_LIMIT = 100_000
@@ -48,8 +49,8 @@ async def list_robots(request: web.Request) -> web.Response:
 
 
 async def get_robot(request: web.Request) -> web.Response:
-    """``GET .../robots/{robot_shortname}``: 200 robot object with ``unstructured_metadata``
-    and ``secrets`` (ours: each live secret's ``created`` and ``expiration``, newest first, so
+    """``GET .../robots/{robot_shortname}``: 200 robot object with ``unstructured_metadata``,
+    ``enabled`` and ``secrets`` (ours: each live secret's ``created`` and ``expiration``, newest first, so
     a rotation's overlap and an expiry are visible; never the secret itself)."""
     _, username = await robot_from_path(request)
     store = request.app[STORE]
@@ -58,7 +59,7 @@ async def get_robot(request: web.Request) -> web.Response:
         return store.get_robot(username), store.list_secrets(username)
 
     robot, secrets = await request.app[OFFLOAD].database(load)
-    body = robot_view(robot, metadata=True)
+    body = robot_object(robot, metadata=True)
     body["secrets"] = secrets_json(secrets)
     return web.json_response(body)
 
@@ -68,7 +69,9 @@ async def create_robot(request: web.Request) -> web.Response:
 
     Optional body ``{"description": "...", "unstructured_metadata": {...}, "expiration": ...}``
     (``expiration``, ours: when the secret stops working, UNIX seconds or RFC 3339; absent or
-    null: never). 400 when the robot exists (as in Quay) or the body is malformed.
+    null: never). 400 when the robot exists (as in Quay) or the body is malformed. Ours too:
+    ``"token"``, an existing secret (superusers only; ``robot_controls.creation_secret``),
+    which the reply then leaves out.
     """
     caller, username = await robot_from_path(request)
     body = await read_object(request, optional=True)
@@ -77,7 +80,8 @@ async def create_robot(request: web.Request) -> web.Response:
     expires_at = _expiration(body)
     store = request.app[STORE]
 
-    new_secret = await new_secret_hash(request)
+    given = await creation_secret(request, caller, body)
+    new_secret = given or await new_secret_hash(request)
 
     def create():
         return store.create_robot_audited(
@@ -85,7 +89,9 @@ async def create_robot(request: web.Request) -> web.Response:
         )
 
     issued = await request.app[OFFLOAD].database(create)
-    return web.json_response(robot_view(issued.robot, token=issued.secret, metadata=True), status=201)
+    # A secret brought in by the caller is never echoed back.
+    token = None if given is not None else issued.secret
+    return web.json_response(robot_view(issued.robot, token=token, metadata=True), status=201)
 
 
 async def delete_robot(request: web.Request) -> web.Response:
@@ -107,8 +113,11 @@ async def regenerate_robot(request: web.Request) -> web.Response:
 
     Ours: ``?grace_seconds=N`` keeps the previous secret working N more seconds (default 0,
     at once, as Quay), for a rotation without an outage; an optional body
-    ``{"expiration": ...}`` makes the new secret expire (UNIX seconds or RFC 3339).
+    ``{"expiration": ...}`` makes the new secret expire (UNIX seconds or RFC 3339). With
+    Basic credentials of the robot itself: ``robot_controls.self_regenerate``.
     """
+    if is_basic(request):
+        return await self_regenerate(request)
     caller, username = await robot_from_path(request)
     grace_seconds = int_param(request, "grace_seconds", low=0, high=MAX_GRACE_SECONDS) or 0
     expires_at = _expiration(await read_object(request, optional=True))

@@ -4,7 +4,7 @@ word are added before the plain repository route that would otherwise swallow th
 
 from aiohttp import web
 
-from . import app_tokens, logs, organizations, permissions, repositories, robots, teams
+from . import app_tokens, logs, organizations, permissions, repositories, robot_controls, robots, teams
 from .errors import api_error_middleware
 
 REPO = "/api/v1/repository/{namespace}/{repository:.+}"
@@ -44,6 +44,7 @@ def add_routes(app: web.Application) -> None:
         router.add_delete(base + "/{robot_shortname}", robots.delete_robot)
         router.add_post(base + "/{robot_shortname}/regenerate", robots.regenerate_robot)
         router.add_get(base + "/{robot_shortname}/permissions", robots.robot_permissions)
+    robot_controls.add_routes(router)
 
     # Audit log.
     router.add_get("/api/v1/organization/{orgname}/logs", logs.organization_logs)

@@ -10,9 +10,9 @@ from ..management.presenters import quay_date, robot_view
 
 
 def robot_list_entry(robot: Robot, repositories: list[str] | None = None) -> dict:
-    """A robot in a list; with ``repositories`` (``?permissions=true``) also Quay's ``teams``
+    """A robot in a list, with ``enabled`` (ours); with ``repositories`` (``?permissions=true``) also Quay's ``teams``
     (always empty here) and ``repositories`` (names of the repositories it has a role on)."""
-    body = robot_view(robot)
+    body = {**robot_view(robot), "enabled": robot.enabled}
     if repositories is not None:
         body["teams"] = []
         body["repositories"] = repositories

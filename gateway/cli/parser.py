@@ -14,6 +14,7 @@ from . import (
     registry_config,
     repo,
     robot,
+    robot_controls,
     serve,
     token,
     user,
@@ -80,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     create = command(robots, "create", robot.create_robot, "create a robot; prints its secret once")
     create.add_argument("robot", metavar="NS+SHORT")
     create.add_argument("--description", default="")
+    create.add_argument("--secret-stdin", action="store_true",
+                        help="give it an existing secret (64 characters A-Z 0-9, e.g. from Quay), read from stdin")
     command(robots, "list", robot.list_robots, "list a namespace's robots").add_argument("namespace", metavar="NS")
     create.add_argument("--expires", metavar="WHEN", default=None,
                         help="the secret stops working after a duration (90d, 12h) or at a time (2030-01-31T12:00:00Z)")
@@ -100,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     change.add_argument("--clear", action="store_true", help="remove them all")
     command(robots, "delete", robot.delete_robot, "delete a robot; its secret stops working at once").add_argument(
         "robot", metavar="NS+SHORT")
+    robot_controls.add_commands(robots, command)
 
     repos = commands.add_parser("repo", help="repositories").add_subparsers(dest="repo_command", required=True, metavar="ACTION")
     repo_create = command(repos, "create", repo.create_repo, "create a repository (private unless --public)")

@@ -10,14 +10,17 @@ from ..federation.issuer_policy import check_federation_issuers
 from ..management.lifetimes import parse_cli_expiry, parse_duration
 from ..management.presenters import permission_json, robot_json, secrets_json
 from .output import print_json
+from .robot_controls import read_given_secret
 from .store import audit, open_existing
 
 
 def create_robot(config, args):
     store = open_existing(config)
     expires_at = _lifetime(parse_cli_expiry, args.expires, store.clock()) if args.expires else None
-    issued = store.create_robot_audited(args.robot, args.description, expires_at=expires_at, via="cli")
-    print_json(robot_json(issued.robot, issued))
+    given = read_given_secret(store.bcrypt_cost) if args.secret_stdin else None
+    issued = store.create_robot_audited(args.robot, args.description, expires_at=expires_at, via="cli", new_secret=given)
+    # A secret brought in on stdin is not printed back.
+    print_json(robot_json(issued.robot, None if given else issued))
 
 
 def list_robots(config, args):

@@ -34,9 +34,10 @@ def robot_view(robot: Robot, *, token: str | None = None, metadata: bool = False
 
 
 def robot_json(robot: Robot, issued: IssuedSecret | None = None) -> dict:
-    """Return the robot object the CLI prints: ``robot_view`` with its metadata, and
-    ``token`` only when a secret was just issued."""
+    """Return the robot object the CLI prints: ``robot_view`` with its metadata and
+    ``enabled``, and ``token`` only when a secret was just issued."""
     body = robot_view(robot, metadata=True)
+    body["enabled"] = robot.enabled
     if issued is not None:
         body["token"] = issued.secret
     return body

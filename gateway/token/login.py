@@ -45,5 +45,6 @@ async def login_and_issue(request: web.Request, username: str, password: str, is
 def _login_refused(request: web.Request, username: str, exc: InvalidCredentials) -> TokenError:
     log.info("login refused for %r (%s)", username[:300], exc.reason,
              extra=request_id.note(robot=username, outcome="refused"))
-    details = str(exc) if exc.reason == "expired" else INVALID_CREDENTIALS_DETAILS
+    # Only a caller whose secret was right hears that it expired or that the robot is disabled.
+    details = str(exc) if exc.reason in ("expired", "disabled") else INVALID_CREDENTIALS_DETAILS
     return TokenError(401, "UNAUTHORIZED", str(exc), details, request.app[CONFIG].realm)

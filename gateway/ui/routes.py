@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 
 from ..edge.errors import HTTPProblem, unavailable
-from . import actions, formatting, headers, pages, signin, usage_logs
+from . import actions, formatting, headers, pages, robot_controls, signin, usage_logs
 from .teams import add_team_routes
 from .errors import UiError
 
@@ -66,6 +66,8 @@ def add_routes(app: web.Application) -> None:
         router.add_get(robot, pages.robot, name=name + "robot")
         router.add_post(robot + "/regenerate", actions.regenerate, name=name + "robot.regenerate")
         router.add_post(robot + "/delete", actions.delete_robot, name=name + "robot.delete")
+        router.add_post(robot + "/disable", robot_controls.disable, name=name + "robot.disable")
+        router.add_post(robot + "/enable", robot_controls.enable, name=name + "robot.enable")
         router.add_post(robot + "/permissions", actions.grant, name=name + "robot.grant")
         router.add_post(robot + "/permissions/revoke", actions.revoke, name=name + "robot.revoke")
     add_team_routes(router, ROUTE_PREFIX)

@@ -120,7 +120,7 @@ async def test_list_shows_robots_without_secrets(api, robots, alice):
     reply = await api.get(base, alice)
     assert reply.status == 200
     assert [robot["name"] for robot in reply.body["robots"]] == [f"{ns}+build", f"{ns}+deploy"]
-    assert all(set(robot) == {"name", "created", "last_accessed", "description"} for robot in reply.body["robots"])
+    assert all(set(robot) == {"name", "created", "last_accessed", "description", "enabled"} for robot in reply.body["robots"])
     assert not any(secret in json.dumps(reply.body) for secret in secrets)
 
 
@@ -264,7 +264,8 @@ async def test_members_list_robots_but_never_permissions_or_secrets(api, store, 
     reply = await api.get(f"{ORG}?permissions=true", bob)
     assert reply.status == 200
     assert reply.body["robots"] == [
-        {"name": "acme+ci", "created": reply.body["robots"][0]["created"], "last_accessed": None, "description": ""}
+        {"name": "acme+ci", "created": reply.body["robots"][0]["created"], "last_accessed": None, "description": "",
+         "enabled": True}
     ]
     assert acme_robot not in json.dumps(reply.body)
 

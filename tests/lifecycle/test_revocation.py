@@ -113,8 +113,9 @@ def actions(body) -> list[str]:
 CHANGES = {
     "delete": lambda client, people: call(client, "DELETE", ORG_ROBOT, people),
     "regenerate": lambda client, people: call(client, "POST", ORG_ROBOT + "/regenerate", people),
+    "disable": lambda client, people: call(client, "POST", ORG_ROBOT + "/disable", people),
 }
-EXPECTED = {"delete": 204, "regenerate": 200}
+EXPECTED = {"delete": 204, "regenerate": 200, "disable": 200}
 
 
 # -- a cold login whose bcrypt check is running -------------------------------------------------

@@ -1,6 +1,6 @@
 """``regauth serve --workers 2``: a login whose bcrypt check is running in one worker while
-the robot is deleted or its secret regenerated through the other never gets a token issued
-after that change.
+the robot is deleted, disabled or its secret regenerated through the other never gets a
+token issued after that change.
 
 Each trial sends a cold login and the change at the same moment, for a robot of its own
 whose secret is hashed at cost 10 (a check of ~60 ms: long enough for the change to
@@ -24,7 +24,11 @@ from tokenstore import Store
 
 TRIALS = 20
 SLOW_COST = 10
-CHANGES = {"delete": ("DELETE", "", 204, "delete_robot"), "regenerate": ("POST", "/regenerate", 200, "regenerate_robot_token")}
+CHANGES = {
+    "delete": ("DELETE", "", 204, "delete_robot"),
+    "regenerate": ("POST", "/regenerate", 200, "regenerate_robot_token"),
+    "disable": ("POST", "/disable", 200, "disable_robot"),
+}
 
 
 @pytest.fixture

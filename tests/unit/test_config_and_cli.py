@@ -80,7 +80,7 @@ def test_cli_workflow(tmp_path, capsys):
     assert run(capsys, "org", "create", "myorg", *d)[0] == 0
     status, out, _ = run(capsys, "robot", "create", "myorg+ci", "--description", "CI", *d)
     created = json.loads(out)
-    assert set(created) == {"name", "created", "last_accessed", "description", "unstructured_metadata", "token"}
+    assert set(created) == {"name", "created", "last_accessed", "description", "unstructured_metadata", "enabled", "token"}
     assert created["name"] == "myorg+ci" and re.fullmatch(r"[A-Z0-9]{64}", created["token"])
     assert re.fullmatch(r"\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} -0000", created["created"])
     assert run(capsys, "repo", "create", "myorg/app", "--public", *d)[0] == 0

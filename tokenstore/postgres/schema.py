@@ -274,12 +274,18 @@ def _app_tokens(cur: psycopg.Cursor) -> None:
         cur.execute(statement)
 
 
+def _robot_controls(cur: psycopg.Cursor) -> None:
+    """SQLite's 0014: a robot's ``disabled_at``, a namespace's ``robot_self_regenerate``."""
+    cur.execute("ALTER TABLE robots ADD COLUMN disabled_at DOUBLE PRECISION")
+    cur.execute("ALTER TABLE namespaces ADD COLUMN robot_self_regenerate BIGINT NOT NULL DEFAULT 0")
+
 # (name, step) in the order applied; a step runs inside the migration transaction.
 MIGRATIONS: tuple[tuple[str, Callable[[psycopg.Cursor], None]], ...] = (
     ("0001_initial", _initial),
     ("0002_readiness_probe", _readiness_probe),
     ("0003_teams", _teams),
     ("0004_app_tokens", _app_tokens),
+    ("0005_robot_controls", _robot_controls),
 )
 
 

@@ -21,7 +21,8 @@ class AccessQueries(QueryBase):
         """Check a robot's secret against its bcrypt hashes.
 
         Returns the robot's Principal. Raises InvalidCredentials for an unknown or deleted
-        robot, a wrong, replaced, expired or over-long secret. Only the live secret whose
+        robot, a wrong, replaced, expired or over-long secret, and for a disabled robot
+        (reason "disabled", once the secret matched). Only the live secret whose
         selector (``hashing.selector``) matches the one presented is checked, or a dummy hash
         when none does: every case runs one bcrypt check, so they cannot be told apart by
         timing or message, and a wrong secret costs one check however many secrets the
@@ -41,7 +42,8 @@ class AccessQueries(QueryBase):
             name = None
         if name is not None:
             robot_row = self.db.execute(
-                "SELECT r.id, r.namespace_id, r.last_accessed FROM robots r JOIN namespaces n ON n.id = r.namespace_id"
+                "SELECT r.id, r.namespace_id, r.last_accessed, r.disabled_at FROM robots r"
+                " JOIN namespaces n ON n.id = r.namespace_id"
                 " WHERE n.name = ? AND r.shortname = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL",
                 [name.namespace, name.shortname],
             ).fetchone()
@@ -68,13 +70,19 @@ class AccessQueries(QueryBase):
             if expired_match:
                 raise InvalidCredentials(f"the secret of robot {username} has expired: regenerate it", reason="expired")
             raise InvalidCredentials()
-        robot_id, namespace_id, last_accessed = robot_row
+        robot_id, namespace_id, last_accessed, disabled_at = robot_row
+        if disabled_at is not None:
+            # Said only to whoever holds the right secret, like an expiry.
+            raise InvalidCredentials(
+                f"robot {username} is disabled: an admin of its namespace can enable it again", reason="disabled",
+            )
         if record_use:
             self._record_use(robot_id, last_accessed, now, matched, secret_last_used, presented if unrecorded else None)
         return Principal(kind="robot", username=username, robot_id=robot_id, namespace_id=namespace_id, secret_id=matched)
 
     def confirm(self, principal: Principal, *, selector: int | None = None) -> bool:
-        """Return True while the principal's robot, namespace and secret are all still live.
+        """Return True while the principal's robot, namespace and secret are all still live
+        (and the robot is not disabled).
 
         One indexed query, used to re-check an earlier verification without bcrypt (and, in
         the transaction that issues a token, to check it once more); records the robot's use
@@ -85,7 +93,7 @@ class AccessQueries(QueryBase):
         row = self.db.execute(
             "SELECT r.last_accessed, s.last_used FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
             " JOIN namespaces n ON n.id = r.namespace_id"
-            " WHERE s.id = ? AND r.id = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL"
+            " WHERE s.id = ? AND r.id = ? AND r.deleted_at IS NULL AND r.disabled_at IS NULL AND n.deleted_at IS NULL"
             f" AND {live_secret()}",
             [principal.secret_id, principal.robot_id, now, now],
         ).fetchone()

@@ -74,9 +74,9 @@ class FederationQueries(QueryBase):
         return removed
 
     def federations_for_exchange(self, username: str, issuer: str) -> list[Federation]:
-        """Return the live robot's settings for ``issuer`` (exact match), [] for any unknown
-        or malformed robot name, so an exchange cannot tell a missing robot from a robot
-        without a matching setting."""
+        """Return the live robot's settings for ``issuer`` (exact match), [] for any unknown,
+        disabled or malformed robot name, so an exchange cannot tell a missing robot from a
+        robot without a matching setting."""
         try:
             name = parse_robot_name(username)
         except NameInvalid:
@@ -85,7 +85,7 @@ class FederationQueries(QueryBase):
             "SELECT f.id, f.robot_id, f.issuer, f.subject, f.audience, f.created FROM robot_federations f"
             " JOIN robots r ON r.id = f.robot_id JOIN namespaces n ON n.id = r.namespace_id"
             " WHERE n.name = ? AND r.shortname = ? AND f.issuer = ?"
-            " AND r.deleted_at IS NULL AND n.deleted_at IS NULL ORDER BY f.id",
+            " AND r.deleted_at IS NULL AND r.disabled_at IS NULL AND n.deleted_at IS NULL ORDER BY f.id",
             [name.namespace, name.shortname, issuer],
         )
         return [Federation(*row) for row in rows]
@@ -125,8 +125,8 @@ class FederationQueries(QueryBase):
         One indexed lookup by hash. Returns the robot's Principal (``secret_id`` None: it is
         not one of the robot's secrets, so no refresh token is bound to it). Raises
         InvalidCredentials for an unknown credential, one of another robot, one whose setting
-        was removed or whose robot or namespace was deleted; reason "expired" once its hour
-        is over.
+        was removed, whose robot or namespace was deleted or whose robot is disabled; reason
+        "expired" once its hour is over.
         """
         now = self.clock()
         try:
@@ -139,7 +139,7 @@ class FederationQueries(QueryBase):
             " JOIN robots r ON r.id = c.robot_id AND r.id = f.robot_id"
             " JOIN namespaces n ON n.id = r.namespace_id"
             " WHERE c.hash = ? AND n.name = ? AND r.shortname = ?"
-            " AND r.deleted_at IS NULL AND n.deleted_at IS NULL",
+            " AND r.deleted_at IS NULL AND r.disabled_at IS NULL AND n.deleted_at IS NULL",
             [credential_hash(credential), name.namespace, name.shortname],
         ).fetchone()
         if row is None:

@@ -13,11 +13,11 @@ from .secret_lifecycle import live_secret
 
 def _live_secret(db: SqlDatabase, secret_id: int, robot_id: int, now: float) -> tuple | None:
     """Return a row when secret ``secret_id`` of robot ``robot_id`` still authenticates and
-    its robot and namespace are live; None otherwise."""
+    its robot and namespace are live and the robot is enabled; None otherwise."""
     return db.execute(
         "SELECT s.id FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
         " JOIN namespaces n ON n.id = r.namespace_id"
-        " WHERE s.id = ? AND s.robot_id = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL"
+        " WHERE s.id = ? AND s.robot_id = ? AND r.deleted_at IS NULL AND r.disabled_at IS NULL AND n.deleted_at IS NULL"
         f" AND {live_secret()}",
         [secret_id, robot_id, now, now],
     ).fetchone()
@@ -72,7 +72,7 @@ class RefreshTokenQueries(QueryBase):
             "SELECT t.id, t.last_used, r.id, r.namespace_id, n.name, r.shortname, r.last_accessed, s.id, s.last_used"
             " FROM refresh_tokens t JOIN robot_secrets s ON s.id = t.secret_id AND s.robot_id = t.robot_id"
             " JOIN robots r ON r.id = t.robot_id JOIN namespaces n ON n.id = r.namespace_id"
-            " WHERE t.hash = ? AND r.deleted_at IS NULL AND n.deleted_at IS NULL"
+            " WHERE t.hash = ? AND r.deleted_at IS NULL AND r.disabled_at IS NULL AND n.deleted_at IS NULL"
             f" AND {live_secret()}",
             [credential_hash(token), now, now],
         ).fetchone()

@@ -12,13 +12,16 @@ from .base import QueryBase
 from .connection import SqlDatabase
 
 ROBOT_COLUMNS = """r.id, r.namespace_id, n.name AS namespace, r.shortname, r.description,
-    r.unstructured_metadata, r.created, r.last_accessed"""
+    r.unstructured_metadata, r.created, r.last_accessed, r.disabled_at"""
 
 
 def robot_from_row(row) -> Robot:
     """Return the Robot of a row selected with ROBOT_COLUMNS."""
-    id_, namespace_id, namespace, shortname, description, metadata, created, last_accessed = row
-    return Robot(id_, namespace_id, namespace, shortname, description, json.loads(metadata or "{}"), created, last_accessed)
+    id_, namespace_id, namespace, shortname, description, metadata, created, last_accessed, disabled_at = row
+    return Robot(
+        id_, namespace_id, namespace, shortname, description, json.loads(metadata or "{}"), created, last_accessed,
+        disabled_at,
+    )
 
 
 def get_robot(db: SqlDatabase, username: str) -> Robot:

@@ -6,6 +6,7 @@ transaction, so a failure leaves nothing half-written.
 """
 
 from ..audited_changes import AuditedChanges
+from ..robot_controls import RobotControlChanges
 from .access import AccessQueries
 from .app_tokens import AppTokenQueries
 from .accounts import AccountQueries
@@ -19,6 +20,7 @@ from .readiness import ReadinessQueries
 from .refresh_tokens import RefreshTokenQueries
 from .registry_activity import RegistryActivityQueries
 from .repositories import RepositoryQueries
+from .robot_controls import RobotControlQueries
 from .robots import RobotQueries
 from .secret_lifecycle import SecretLifecycleQueries
 from .signin_throttle import SigninThrottleQueries
@@ -30,7 +32,7 @@ class SqlStore(
     NamespaceQueries, RobotQueries, SecretLifecycleQueries, RepositoryQueries, PermissionQueries, AccessQueries,
     FederationQueries, RefreshTokenQueries, AccountQueries, AuditQueries, ListingQueries, CollectorQueries,
     UiSessionQueries, AuditedChanges, SigninThrottleQueries, RegistryActivityQueries, ReadinessQueries,
-    TeamQueries, AppTokenQueries,
+    TeamQueries, AppTokenQueries, RobotControlQueries, RobotControlChanges,
 ):
     """The store's queries, run on the connection ``db`` a backend gives each thread.
 

@@ -358,6 +358,13 @@ def _app_tokens(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations(name="0014_robot_controls")
+def _robot_controls(db: Database) -> None:
+    """A robot may be disabled without being deleted (``disabled_at``, NULL while enabled),
+    and a namespace may let its robots regenerate their own secrets (off by default)."""
+    db.execute("ALTER TABLE robots ADD COLUMN disabled_at REAL")
+    db.execute("ALTER TABLE namespaces ADD COLUMN robot_self_regenerate INTEGER NOT NULL DEFAULT 0")
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)
