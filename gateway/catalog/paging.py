@@ -75,13 +75,18 @@ class Page:
 
 async def visible_page(
     asked: PageRequest,
-    fetch: Callable[[str | None], Awaitable[UpstreamPage]],
+    fetch: Callable[[str | None, int], Awaitable[UpstreamPage]],
     visible: Callable[[list[str]], Awaitable[list[str]]],
     *, clock: Callable[[], float] = time.monotonic,
 ) -> Page:
-    """Walk the registry's pages (``fetch(after)``) from ``asked.last``, keeping what
+    """Walk the registry's pages (``fetch(after, count)``) from ``asked.last``, keeping what
     ``visible(names)`` keeps, until ``asked.n`` names are found and it is known whether one
     more follows. Returns the Page.
+
+    The first registry page asked for is ``n + 1`` names (enough for a caller who may see
+    them all), each further one four times larger, up to UPSTREAM_PAGE: a caller who sees
+    most names costs a registry read and an authorization of little more than the page,
+    one who sees few is served in a few large reads.
 
     When the walk reaches MAX_UPSTREAM_PAGES or MAX_WALK_SECONDS first, the names found so
     far are the page (with a Link), or, when there are none, it raises a 503 CatalogError;
@@ -91,9 +96,11 @@ async def visible_page(
         return Page([], False)  # what the registry answers to n=0
     shown: list[str] = []
     cursor = asked.last
+    count = min(asked.n + 1, UPSTREAM_PAGE)
     deadline = clock() + MAX_WALK_SECONDS
     for _ in range(MAX_UPSTREAM_PAGES):
-        upstream = await fetch(cursor)
+        upstream = await fetch(cursor, count)
+        count = min(count * 4, UPSTREAM_PAGE)
         for name in await visible(upstream.names):
             if len(shown) == asked.n:
                 return Page(shown, True)
@@ -107,5 +114,5 @@ async def visible_page(
         return Page(shown, True)  # the next request goes on from the last name shown
     raise registry_unavailable(
         "the registry's catalog is too large to filter within one request "
-        f"({MAX_UPSTREAM_PAGES} pages of {UPSTREAM_PAGE} names or {MAX_WALK_SECONDS:g} s)"
+        f"({MAX_UPSTREAM_PAGES} pages of up to {UPSTREAM_PAGE} names or {MAX_WALK_SECONDS:g} s)"
     )

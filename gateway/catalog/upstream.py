@@ -1,7 +1,6 @@
 """Reading the registry's own catalog, a page at a time, with a ``registry:catalog:*`` token
 regauth mints for itself and never hands out (``/token`` grants nothing on the catalog)."""
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from .errors import registry_unavailable
 
 log = logging.getLogger(__name__)
 
-# Names asked of the registry per request: the most registry 2.8 gives by default
+# The most names asked of the registry in one request: what registry 2.8 allows by default
 # (its catalog.maxentries).
 UPSTREAM_PAGE = 1000
 # One registry request; a catalog page may take several (docs/api.md).
@@ -56,13 +55,14 @@ class RegistryCatalog:
                      access=_CATALOG_ACCESS, ttl=INTERNAL_TOKEN_TTL).token
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
-    async def page(self, last: str | None) -> UpstreamPage:
-        """Return the next UPSTREAM_PAGE names after ``last`` (from the start when None).
+    async def page(self, last: str | None, count: int) -> UpstreamPage:
+        """Return the next ``count`` names (1 to UPSTREAM_PAGE) after ``last`` (from the
+        start when None).
 
         Raises a 503 CatalogError naming the cause when the registry cannot be reached,
         does not answer in time, refuses regauth's token, or answers anything but a catalog.
         """
-        params = {"n": str(UPSTREAM_PAGE)}
+        params = {"n": str(count)}
         if last is not None:
             params["last"] = last
         where = self._url.removesuffix("/v2/_catalog")
@@ -82,7 +82,7 @@ class RegistryCatalog:
         except (aiohttp.ClientError, OSError) as exc:
             log.warning("the registry at %s cannot be reached for its catalog: %s", where, exc)
             raise registry_unavailable(f"the registry cannot be reached at {where}") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("the registry at %s did not answer its catalog in time", where)
             raise registry_unavailable(
                 f"the registry did not answer within {REQUEST_TIMEOUT.total:g} s") from None

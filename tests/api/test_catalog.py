@@ -16,10 +16,10 @@ from gateway.catalog.callers import principal_for_subject
 from gateway.catalog.endpoint import pullable
 from gateway.token import keys
 from gateway.token.authz import StoreRoles
-from tokenstore import ANONYMOUS
 from tests.api.conftest import Api, granted
 from tests.conftest import ISSUER, SERVICE, make_config
 from tests.postgres_server import free_port
+from tokenstore import ANONYMOUS
 
 REALM = "http://127.0.0.1:8080/token"
 CHALLENGE = f'Bearer realm="{REALM}",service="{SERVICE}",scope="registry:catalog:*"'

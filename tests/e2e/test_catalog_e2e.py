@@ -15,7 +15,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-
 from e2e_stack import SERVICE, MakeRobot, RegauthCli, Robot, Seeder, Stack
 from e2e_support import HttpReply, http_get
 
@@ -106,9 +105,9 @@ def test_podman_search_lists_what_the_robot_may_pull(stack: Stack, two_namespace
     assert within(shown, a, b) == {f"{a}/app", f"{a}/site"}
 
 
-def test_a_wrong_secret_is_refused_with_the_registrys_challenge(stack: Stack, two_namespaces) -> None:
-    *_, reader_b = two_namespaces
-    reply = catalog(stack, basic(Robot(reader_b.name, "X" * 64)))
+def test_a_wrong_secret_is_refused_with_the_registrys_challenge(stack: Stack, namespace, make_robot) -> None:
+    reader = make_robot(f"{namespace}+reader", (namespace, "read"))
+    reply = catalog(stack, basic(Robot(reader.name, "X" * 64)))
     assert reply.status == 401, reply
     assert reply.headers["WWW-Authenticate"].startswith(f'Bearer realm="{stack.realm}"')
     assert 'scope="registry:catalog:*"' in reply.headers["WWW-Authenticate"]

@@ -15,13 +15,16 @@ from gateway.catalog.upstream import UpstreamPage
 
 
 def catalog(names: list[str], page_size: int):
-    """``fetch(after)`` over ``names`` (sorted), ``page_size`` at a time, with the pages it served."""
+    """``fetch(after, count)`` over ``names`` (sorted), at most ``page_size`` at a time (the
+    registry's maxentries), with the (after, count) of each page it served."""
     served = []
 
-    async def fetch(after):
+    async def fetch(after, count):
+        assert 1 <= count <= 1000
+        size = min(count, page_size)
         rest = [name for name in names if after is None or name > after]
-        served.append(after)
-        return UpstreamPage(rest[:page_size], len(rest) > page_size)
+        served.append((after, count))
+        return UpstreamPage(rest[:size], len(rest) > size)
 
     return fetch, served
 
@@ -70,7 +73,15 @@ async def test_a_full_page_looks_ahead_only_until_one_more_visible_name():
     fetch, served = catalog(names, 10)
     page = await visible_page(PageRequest(3, None), fetch, only(set(names)))
     assert page == Page(["ns/r000", "ns/r001", "ns/r002"], True)
-    assert served == [None]
+    assert served == [(None, 4)]
+
+
+async def test_the_registry_pages_grow_while_the_caller_sees_little():
+    names = [f"ns/r{i:04d}" for i in range(3000)]
+    fetch, served = catalog(names, 1000)
+    page = await visible_page(PageRequest(10, None), fetch, only({"ns/r2999"}))
+    assert page == Page(["ns/r2999"], False)
+    assert [count for _, count in served] == [11, 44, 176, 704, 1000, 1000, 1000]
 
 
 async def test_the_walk_is_bounded(monkeypatch):
