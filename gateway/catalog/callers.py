@@ -11,13 +11,7 @@ import logging
 import jwt
 from aiohttp import web
 
-from tokenstore import (
-    ANONYMOUS,
-    InvalidCredentials,
-    NameInvalid,
-    Principal,
-    RobotNotFound,
-)
+from tokenstore import ANONYMOUS, InvalidCredentials, NameInvalid, Principal, RobotNotFound
 from tokenstore.interface import TokenStore
 
 from ..appkeys import AUTHENTICATORS, CONFIG, OFFLOAD, STORE
