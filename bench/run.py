@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # ``python bench/run.py``
 
 import bcrypt  # noqa: E402
 
-from bench import loadgen, replicas, seed  # noqa: E402
+from bench import catalog, loadgen, replicas, seed  # noqa: E402
 from bench.procs import REPO_ROOT, Daemon, free_port, http_get, http_status, regauth_env, rss_mib, run  # noqa: E402
 from bench.registry import RegistryBench  # noqa: E402
 
@@ -564,6 +564,7 @@ class Bench:
                  (8 * self.args.repeat + 3) * self.args.duration + 120, self.postgres.phase_replicas),
                 ("i", f"{self.args.large_robots:,} robots on PostgreSQL", 2 * self.args.repeat * self.args.duration + 40,
                  self.postgres.phase_large),
+                ("j", "the filtered catalog over 10,000 repositories", 60, lambda: catalog.phase_catalog(self)),
             ):
                 if phase not in phases:
                     continue
@@ -639,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs of each c=64 throughput figure; the median run is reported")
     parser.add_argument("--phases", default="abcdeg",
                         help="which parts to run (default abcdeg; (c) needs (a); memory (f) is always reported; "
-                             "h and i, on PostgreSQL, only when asked)")
+                             "h and i, on PostgreSQL, and j, the catalog, only when asked)")
     parser.add_argument("--flood-seconds", type=float, default=5.0,
                         help="length of each of (g)'s four floods (docs/performance.md reports 30)")
     parser.add_argument("--budget", type=float, default=330.0, help="seconds the whole run may take")
@@ -647,7 +648,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results" / "latest.md")
     args = parser.parse_args(argv)
 
-    tools = ("wrk",) + (("docker-registry", "skopeo", "nginx", "htpasswd") if "d" in args.phases else ())
+    tools = ("wrk",) + (("docker-registry", "skopeo", "nginx", "htpasswd") if "d" in args.phases else ()) \
+        + (("docker-registry",) if "j" in args.phases else ())
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         print(f"bench: missing {', '.join(missing)} (Debian: apt-get install wrk docker-registry skopeo nginx-light "

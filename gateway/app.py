@@ -9,6 +9,7 @@ from tokenstore.interface import TokenStore
 from .api.federation import add_routes as add_federation_routes
 from .api.routes import add_routes as add_api_routes
 from .appkeys import AUTHENTICATORS, AUTHORIZER, CONFIG, LOGIN_THROTTLE, OFFLOAD, REFRESH_TOKENS, STORE
+from .catalog import add_route as add_catalog_route
 from .edge import no_store, request_id
 from .edge.errors import error_middleware
 from .edge.forwarded import untrusted_forwarder_warning
@@ -60,6 +61,7 @@ def create_app(config, *, store: TokenStore | None = None) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/.well-known/jwks.json", jwks)
     add_registry_events_route(app)
+    add_catalog_route(app)
     app.cleanup_ctx.append(gc_schedule)
     app.cleanup_ctx.append(database_watch)
     add_api_routes(app)

@@ -59,6 +59,13 @@ def _url(text: str) -> str:
     return text
 
 
+def _registry_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"must be the registry's own http(s) base URL, such as http://127.0.0.1:5000, got {text!r}")
+    return text.rstrip("/")
+
+
 def _non_empty(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
@@ -160,6 +167,8 @@ SETTINGS: tuple[Setting, ...] = (
             " check are answered 429"),
     Setting("max_pending_bcrypt", "--max-pending-bcrypt", "REGAUTH_MAX_PENDING_BCRYPT", "32", _int_between(1, 100000),
             "secret checks of robot logins that may wait or run at once; more are answered 503"),
+    Setting("registry_url", "--registry-url", "REGAUTH_REGISTRY_URL", "http://127.0.0.1:5000", _registry_url,
+            "where regauth reaches the registry itself (not through nginx), to read its catalog for `GET /v2/_catalog`"),
     Setting("log_format", "--log-format", "REGAUTH_LOG_FORMAT", "text", _one_of("text", "json"),
             "how log lines are written: `text` (escaped lines) or `json` (one object per line)"),
 )
@@ -186,6 +195,7 @@ class Config:
     max_pending_bcrypt: int = 32
     database: str = ""
     log_format: str = "text"
+    registry_url: str = "http://127.0.0.1:5000"
 
     @property
     def audit_retention_seconds(self) -> float | None:

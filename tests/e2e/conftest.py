@@ -117,7 +117,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         regauth = Daemon(
             "regauth",
             # JSON logs: test_logs_e2e reads every line the whole session made.
-            cli.argv("serve", "--listen", f"127.0.0.1:{regauth_port}", "--log-format", "json"),
+            cli.argv("serve", "--listen", f"127.0.0.1:{regauth_port}", "--log-format", "json",
+                     "--registry-url", f"http://127.0.0.1:{registry_port}"),
             base / "regauth.log",
             env=regauth_env(),
             cwd=REPO_ROOT,

@@ -187,6 +187,11 @@ class PodmanClient(Client):
     def pull(self, ref: str) -> Result:
         return self._run("pull", "--tls-verify=false", ref)
 
+    def search(self, host: str, limit: int) -> Result:
+        """``podman search HOST/``: the registry's catalog as podman reads it (``/v2/_catalog``
+        with a ``registry:catalog:*`` token, following the Link headers), one name a line."""
+        return self._run("search", "--tls-verify=false", "--limit", str(limit), "--format", "{{.Name}}", f"{host}/")
+
 
 @dataclass(frozen=True)
 class DockerTool:
