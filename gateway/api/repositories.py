@@ -74,7 +74,7 @@ async def create_repository(request: web.Request) -> web.Response:
 
     def create():
         with store.transaction():
-            repository = store.create_repository(full_name, visibility, description)
+            repository = store.create_repository(full_name, visibility, description, creator=caller.user.username)
             store.record_event("create_repo", caller.namespace.name, **caller.audit(request),
                                repository=repository.name, metadata={"repo": repository.name, "namespace": namespace})
         return repository
