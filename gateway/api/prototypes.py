@@ -43,7 +43,8 @@ async def create_prototype(request: web.Request) -> web.Response:
     delegate_name = string_field(delegate, "name", required=True, max_length=512)
     activating = None
     if body.get("activating_user") is not None:  # Quay takes null for "anyone"
-        activating = string_field(object_field(body, "activating_user"), "name", max_length=512) or None
+        # An empty name means "anyone", as in Quay.
+        activating = string_field(object_field(body, "activating_user"), "name", required=True, max_length=512) or None
     store = request.app[STORE]
 
     def create():

@@ -114,6 +114,7 @@ async def test_a_person_as_delegate_is_refused_with_a_pointer_to_teams(api, stor
     {"role": "read", "delegate": {"kind": "team", "name": "devs"}, "activating_user": {"name": "other+ci"}},
     {"role": "read", "delegate": {"kind": "team", "name": "devs"}, "activating_user": "bob"},
     {"role": "read", "delegate": {"kind": "team", "name": "devs"}, "activating_user": {"name": 3}},
+    {"role": "read", "delegate": {"kind": "team", "name": "devs"}, "activating_user": {}},
     ["read"],
 ])
 async def test_bad_bodies_are_400(api, store, alice, org, body):

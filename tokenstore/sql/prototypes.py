@@ -7,7 +7,14 @@ live; one whose team is deleted goes with it (ON DELETE CASCADE).
 
 import uuid as uuid_module
 
-from ..errors import NameInvalid, PrototypeInvalid, PrototypeNotFound, RobotNotFound, TeamNotFound, UserNotFound
+from ..errors import (
+    NameInvalid,
+    PrototypeInvalid,
+    PrototypeNotFound,
+    RobotNotFound,
+    TeamNotFound,
+    UserNotFound,
+)
 from ..models import Repository
 from ..names import ROBOT_SEPARATOR, check_namespace, parse_robot_name
 from ..permissions import Role, parse_role, strongest
