@@ -57,7 +57,8 @@ async def create_repository(request: web.Request) -> web.Response:
     "description"}``: 201 ``{"namespace", "name", "kind"}``.
 
     ``namespace`` defaults to the caller's own; ``description`` is optional. Admins of the
-    namespace only. 400 when it exists or a field is malformed.
+    namespace only. 400 when it exists or a field is malformed. The organization's default
+    permissions apply with the caller as creator.
     """
     user = await current_user(request)
     body = await read_object(request)
