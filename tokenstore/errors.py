@@ -163,3 +163,13 @@ class SecretInvalid(TokenStoreError, ValueError):
 class SelfRegenerateNotAllowed(TokenStoreError):
     """Raised when a robot asks to regenerate its own secret and its namespace does not
     allow it (``robot_self_regenerate`` off, the default)."""
+
+
+class PrototypeNotFound(NotFound):
+    """Raised when an organization has no default permission (prototype) with the id given."""
+
+
+class PrototypeInvalid(TokenStoreError, ValueError):
+    """Raised when a default permission names a delegate that cannot hold repository roles
+    (a person, an unknown robot or team, another organization's robot) or an activating
+    user or robot that does not exist."""

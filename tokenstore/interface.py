@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .permissions import Resource, Role
     from .registry_activity import RepositoryEvent
     from .teams import Team, TeamGrant, TeamMember, TeamPermission
+    from .prototypes import Prototype
     from .robot_controls import RobotSettings
     from .ui_sessions import UiSession
 
@@ -145,8 +146,11 @@ class TokenStore(Protocol):
         """Delete a robot; its secrets and permissions stop working at once."""
         ...
 
-    def create_repository(self, full_name: str, visibility: str = "private", description: str = "") -> Repository:
-        """Create repository ``namespace/name``."""
+    def create_repository(
+        self, full_name: str, visibility: str = "private", description: str = "", *, creator: str | None = None,
+    ) -> Repository:
+        """Create repository ``namespace/name`` with its organization's default permissions
+        for ``creator`` (a user or robot name; None: only those without an activating user)."""
         ...
 
     def get_repository(self, full_name: str) -> Repository:
@@ -664,4 +668,29 @@ class TokenStore(Protocol):
     ) -> IssuedSecret:
         """Replace a confirmed robot's own secret when its namespace allows it (else raise
         SelfRegenerateNotAllowed) and log ``regenerate_robot_token``."""
+        ...
+
+    # -- Prototype (prototypes) -----------------------------------
+
+    def create_prototype(
+        self, organization: str, role: str | Role, delegate_kind: str, delegate: str, activating: str | None = None,
+    ) -> Prototype:
+        """Create a default permission for a robot or team of the organization; raises
+        NameInvalid, NamespaceNotFound or PrototypeInvalid."""
+        ...
+
+    def list_prototypes(self, organization: str) -> list[Prototype]:
+        """Return the organization's default permissions, oldest first; raises NamespaceNotFound."""
+        ...
+
+    def get_prototype(self, organization: str, uuid: str) -> Prototype:
+        """Return one default permission; raises NamespaceNotFound or PrototypeNotFound."""
+        ...
+
+    def set_prototype_role(self, organization: str, uuid: str, role: str | Role) -> Prototype:
+        """Change a default permission's role; raises NameInvalid, NamespaceNotFound or PrototypeNotFound."""
+        ...
+
+    def delete_prototype(self, organization: str, uuid: str) -> Prototype:
+        """Delete a default permission, returning it; raises NamespaceNotFound or PrototypeNotFound."""
         ...

@@ -57,7 +57,8 @@ async def create_repository(request: web.Request) -> web.Response:
     "description"}``: 201 ``{"namespace", "name", "kind"}``.
 
     ``namespace`` defaults to the caller's own; ``description`` is optional. Admins of the
-    namespace only. 400 when it exists or a field is malformed.
+    namespace only. 400 when it exists or a field is malformed. The organization's default
+    permissions apply with the caller as creator.
     """
     user = await current_user(request)
     body = await read_object(request)
@@ -74,7 +75,7 @@ async def create_repository(request: web.Request) -> web.Response:
 
     def create():
         with store.transaction():
-            repository = store.create_repository(full_name, visibility, description)
+            repository = store.create_repository(full_name, visibility, description, creator=caller.user.username)
             store.record_event("create_repo", caller.namespace.name, **caller.audit(request),
                                repository=repository.name, metadata={"repo": repository.name, "namespace": namespace})
         return repository

@@ -4,7 +4,7 @@ word are added before the plain repository route that would otherwise swallow th
 
 from aiohttp import web
 
-from . import app_tokens, logs, organizations, permissions, repositories, robot_controls, robots, teams
+from . import app_tokens, logs, organizations, permissions, prototypes, repositories, robot_controls, robots, teams
 from .errors import api_error_middleware
 
 REPO = "/api/v1/repository/{namespace}/{repository:.+}"
@@ -35,6 +35,7 @@ def add_routes(app: web.Application) -> None:
     router.add_put(team + "/members/{membername}", teams.put_team_member)
     router.add_delete(team + "/members/{membername}", teams.delete_team_member)
     router.add_get(team + "/permissions", teams.list_team_permissions)
+    prototypes.add_routes(router)  # default permissions
 
     # Robots: the same handlers for an organization's and for the caller's own.
     for base in ("/api/v1/organization/{orgname}/robots", "/api/v1/user/robots"):

@@ -21,6 +21,7 @@ from . import (
 )
 from .apptokens import add_apptoken_commands
 from .backup import add_backup_commands
+from .prototypes import add_prototype_commands
 from .store_copy import add_store_command
 from .teams import add_team_commands
 
@@ -151,5 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_command(commands, settings)
     add_backup_commands(commands, settings)
     add_team_commands(commands, settings)
+    add_prototype_commands(commands, settings)
     add_apptoken_commands(commands, command)
     return parser

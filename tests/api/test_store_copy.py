@@ -51,7 +51,7 @@ class Cast:
 def populate(store, clock) -> Cast:
     """Put one of everything in ``store``: organizations, users, members, robots with
     current, grace, replaced and expiring secrets, a deleted robot, grants of both kinds, a team,
-    tokens, federation, a UI session, sign-in failures, registry events and audit rows."""
+    default permissions, tokens, federation, a UI session, sign-in failures, registry events and audit rows."""
     alice = store.create_user("alice", PASSWORDS["alice"], superuser=True)
     bob = store.create_user("bob", PASSWORDS["bob"])
     store.create_organization("acme", admin="alice")
@@ -81,6 +81,8 @@ def populate(store, clock) -> Cast:
     store.add_team_member("acme", "devs", "bob")
     store.add_team_member("acme", "devs", "acme+plain")
     store.set_team_permission("acme", "devs", "acme/app", "write")
+    store.create_prototype("acme", "read", "team", "devs", activating="bob")
+    store.create_prototype("acme", "write", "user", "acme+plain", activating="acme+rotated")
 
     api = store.create_api_token("alice", description="deploys")
     store.create_app_token("alice", "laptop", via="cli")

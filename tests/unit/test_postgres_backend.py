@@ -236,7 +236,10 @@ def test_checks_hold(db):
         " WHERE c.contype = 'c' AND c.connamespace = current_schema()::regnamespace"
     ).fetchall()
     assert sorted(checked) == [
-        ("namespaces", "kind"), ("org_members", "role"), ("permissions", "role"), ("repositories", "visibility"),
+        ("namespaces", "kind"), ("org_members", "role"), ("permissions", "role"),
+        ("prototypes", "activating_robot_id"), ("prototypes", "activating_user_id"),
+        ("prototypes", "delegate_robot_id"), ("prototypes", "delegate_team_id"), ("prototypes", "role"),
+        ("repositories", "visibility"),
         ("team_members", "robot_id"), ("team_members", "user_id"), ("team_permissions", "role"), ("teams", "role"),
     ]
 

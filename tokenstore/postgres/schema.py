@@ -41,6 +41,7 @@ TABLES = (
     "team_members",
     "team_permissions",
     "app_tokens",
+    "prototypes",
 )
 
 # Tables that hold no data (a copy leaves them behind): the one row /readyz rewrites.
@@ -279,6 +280,28 @@ def _robot_controls(cur: psycopg.Cursor) -> None:
     cur.execute("ALTER TABLE robots ADD COLUMN disabled_at DOUBLE PRECISION")
     cur.execute("ALTER TABLE namespaces ADD COLUMN robot_self_regenerate BIGINT NOT NULL DEFAULT 0")
 
+
+def _prototypes(cur: psycopg.Cursor) -> None:
+    """SQLite's 0015: default permissions (Quay's prototypes)."""
+    for statement in (
+        f"""CREATE TABLE prototypes (
+            {_ID},
+            uuid TEXT NOT NULL UNIQUE,
+            namespace_id BIGINT NOT NULL REFERENCES namespaces(id),
+            delegate_robot_id BIGINT REFERENCES robots(id),
+            delegate_team_id BIGINT REFERENCES teams(id) ON DELETE CASCADE,
+            activating_user_id BIGINT REFERENCES users(id),
+            activating_robot_id BIGINT REFERENCES robots(id),
+            role TEXT NOT NULL CHECK (role IN ('read', 'write', 'admin')),
+            created DOUBLE PRECISION NOT NULL,
+            CHECK ((delegate_robot_id IS NULL) <> (delegate_team_id IS NULL)),
+            CHECK (activating_user_id IS NULL OR activating_robot_id IS NULL)
+        )""",
+        "CREATE INDEX prototypes_namespace ON prototypes(namespace_id)",
+    ):
+        cur.execute(statement)
+
+
 # (name, step) in the order applied; a step runs inside the migration transaction.
 MIGRATIONS: tuple[tuple[str, Callable[[psycopg.Cursor], None]], ...] = (
     ("0001_initial", _initial),
@@ -286,6 +309,7 @@ MIGRATIONS: tuple[tuple[str, Callable[[psycopg.Cursor], None]], ...] = (
     ("0003_teams", _teams),
     ("0004_app_tokens", _app_tokens),
     ("0005_robot_controls", _robot_controls),
+    ("0006_prototypes", _prototypes),
 )
 
 

@@ -8,7 +8,7 @@ from ..errors import AlreadyExists, InvalidCredentials, NameInvalid
 from ..models import Principal
 from ..names import RepositoryName, parse_repository_name, parse_robot_name
 from ..permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, strongest
-from . import repositories, teams
+from . import prototypes, repositories, teams
 from .base import QueryBase
 from .secret_lifecycle import live_secret, unreplaced_secret
 from .user_access import user_repository_and_role
@@ -131,13 +131,13 @@ class AccessQueries(QueryBase):
             role = strongest(r for r in (role, team.role) if r is not None)
             creates = repository_id is None and team.may_create and "push" in requested and not may_create
             # Quay's rule: who creates a repository by a push gets admin on it.
-            if creates and self._create_pushed_repository(resource.name, admin=principal.robot_id):
+            if creates and self._create_pushed_repository(resource.name, principal, admin=True):
                 return requested & ROLE_ACTIONS[Role.ADMIN]
         allowed = set(PUBLIC_ACTIONS) if is_public else set()
         if role is not None:
             allowed |= ROLE_ACTIONS[role]
             if repository_id is None and "push" in requested and "push" in ROLE_ACTIONS[role]:
-                self._create_pushed_repository(resource.name)
+                self._create_pushed_repository(resource.name, principal)
         return requested & frozenset(allowed)
 
     def _repository_and_role(
@@ -166,19 +166,23 @@ class AccessQueries(QueryBase):
         own = strongest(Role(row[2]) for row in rows if row[2] is not None)
         return repository_id, visibility == "public", own, namespace_id
 
-    def _create_pushed_repository(self, full_name: str, *, admin: int | None = None) -> bool:
-        """Create the repository a push names, private; with ``admin`` (a robot's id) that
-        robot gets admin on it in the same transaction. Returns False when a concurrent
-        push created it first."""
+    def _create_pushed_repository(self, full_name: str, creator: Principal, *, admin: bool = False) -> bool:
+        """Create the repository a push names, private, with its organization's default
+        permissions for ``creator`` (the robot or person whose token pushes; see
+        ``prototypes.apply_prototypes``); with ``admin`` the robot ``creator`` gets admin on
+        it. All in one transaction. Returns False when a concurrent push created it first."""
         try:
             with self.db.atomic():
                 repository = repositories.create_repository(self.db, full_name, "private", "", self.clock())
-                if admin is not None:
+                if admin:
                     self.db.execute(
                         "INSERT INTO permissions (robot_id, namespace_id, repository_id, role, created)"
                         " VALUES (?, ?, ?, 'admin', ?)",
-                        [admin, repository.namespace_id, repository.id, self.clock()],
+                        [creator.robot_id, repository.namespace_id, repository.id, self.clock()],
                     )
+                prototypes.apply_prototypes(
+                    self.db, repository, self.clock(), user_id=creator.user_id, robot_id=creator.robot_id,
+                )
         except AlreadyExists:
             return False
         return True

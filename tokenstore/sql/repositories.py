@@ -3,7 +3,7 @@
 from ..errors import AlreadyExists, DuplicateRow, NameInvalid, RepositoryNotFound
 from ..models import Repository
 from ..names import VISIBILITIES, check_description, parse_repository_name
-from . import namespaces
+from . import namespaces, prototypes
 from .base import QueryBase
 from .connection import SqlDatabase
 
@@ -51,12 +51,21 @@ def create_repository(db: SqlDatabase, full_name: str, visibility: str, descript
 class RepositoryQueries(QueryBase):
     """Store methods for repositories."""
 
-    def create_repository(self, full_name: str, visibility: str = "private", description: str = "") -> Repository:
-        """Create repository ``namespace/name``.
+    def create_repository(
+        self, full_name: str, visibility: str = "private", description: str = "", *, creator: str | None = None,
+    ) -> Repository:
+        """Create repository ``namespace/name`` and, in the same transaction, apply its
+        organization's default permissions (``prototypes.apply_prototypes``) for ``creator``,
+        the user or robot creating it (None: only those without an activating user apply).
 
-        Returns the Repository; raises NameInvalid, NamespaceNotFound or AlreadyExists.
+        Returns the Repository; raises NameInvalid, NamespaceNotFound, AlreadyExists, or
+        UserNotFound or RobotNotFound for an unknown creator.
         """
-        return create_repository(self.db, full_name, visibility, description, self.clock())
+        with self.db.atomic():
+            user_id, robot_id = prototypes.creator_ids(self.db, creator)
+            repository = create_repository(self.db, full_name, visibility, description, self.clock())
+            prototypes.apply_prototypes(self.db, repository, self.clock(), user_id=user_id, robot_id=robot_id)
+        return repository
 
     def get_repository(self, full_name: str) -> Repository:
         """Return the live repository ``namespace/name``; raises NameInvalid or RepositoryNotFound."""

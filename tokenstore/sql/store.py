@@ -16,6 +16,7 @@ from .federation import FederationQueries
 from .listings import ListingQueries
 from .namespaces import NamespaceQueries
 from .permissions import PermissionQueries
+from .prototypes import PrototypeQueries
 from .readiness import ReadinessQueries
 from .refresh_tokens import RefreshTokenQueries
 from .registry_activity import RegistryActivityQueries
@@ -32,7 +33,7 @@ class SqlStore(
     NamespaceQueries, RobotQueries, SecretLifecycleQueries, RepositoryQueries, PermissionQueries, AccessQueries,
     FederationQueries, RefreshTokenQueries, AccountQueries, AuditQueries, ListingQueries, CollectorQueries,
     UiSessionQueries, AuditedChanges, SigninThrottleQueries, RegistryActivityQueries, ReadinessQueries,
-    TeamQueries, AppTokenQueries, RobotControlQueries, RobotControlChanges,
+    TeamQueries, AppTokenQueries, RobotControlQueries, RobotControlChanges, PrototypeQueries,
 ):
     """The store's queries, run on the connection ``db`` a backend gives each thread.
 

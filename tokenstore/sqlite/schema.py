@@ -365,6 +365,33 @@ def _robot_controls(db: Database) -> None:
     db.execute("ALTER TABLE robots ADD COLUMN disabled_at REAL")
     db.execute("ALTER TABLE namespaces ADD COLUMN robot_self_regenerate INTEGER NOT NULL DEFAULT 0")
 
+
+@migrations(name="0015_prototypes")
+def _prototypes(db: Database) -> None:
+    """Default permissions (Quay's prototypes, ``tokenstore.prototypes``): a role an
+    organization gives a robot or a team (exactly one) on each repository created from then
+    on, optionally only when a given user or robot creates it. A prototype goes with its
+    team at once; a deleted robot or user makes it count for nothing until the collector
+    removes its row."""
+    for statement in (
+        """CREATE TABLE prototypes (
+            id INTEGER PRIMARY KEY,
+            uuid TEXT NOT NULL UNIQUE,
+            namespace_id INTEGER NOT NULL REFERENCES namespaces(id),
+            delegate_robot_id INTEGER REFERENCES robots(id),
+            delegate_team_id INTEGER REFERENCES teams(id) ON DELETE CASCADE,
+            activating_user_id INTEGER REFERENCES users(id),
+            activating_robot_id INTEGER REFERENCES robots(id),
+            role TEXT NOT NULL CHECK (role IN ('read', 'write', 'admin')),
+            created REAL NOT NULL,
+            CHECK ((delegate_robot_id IS NULL) <> (delegate_team_id IS NULL)),
+            CHECK (activating_user_id IS NULL OR activating_robot_id IS NULL)
+        )""",
+        "CREATE INDEX prototypes_namespace ON prototypes(namespace_id)",
+    ):
+        db.execute(statement)
+
+
 def apply_migrations(db: Database) -> None:
     """Bring ``db`` up to the newest schema; applied migrations are skipped."""
     migrations.apply(db)
