@@ -43,8 +43,8 @@ _LIVE = (
 )
 
 PERSON_DELEGATE = (
-    "{name!r} is a person: only robots (org+shortname) and teams hold repository roles here; "
-    "put the person in a team and name the team as the delegate"
+    "{name!r} is not a robot (org+shortname): only robots and teams hold repository roles here; "
+    "to give a person a role, put them in a team and name the team as the delegate"
 )
 
 
