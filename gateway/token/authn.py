@@ -70,19 +70,32 @@ async def authenticate(
     raise InvalidCredentials()
 
 
-class KeylessCredentials:
-    """The ``rgfed_...`` credentials of ``/oauth2/federation/robot/token``: one indexed
-    lookup, in the issuing transaction itself (no bcrypt). A refusal counts against the
-    client's address only: the credential names no secret a guesser could be after."""
+class _IndexedLookup:
+    """A credential checked by one indexed lookup in the issuing transaction itself (no
+    bcrypt, no cache), so a revoked one is refused at the next request in every worker. A
+    refusal counts against the client's address only: these credentials are long random
+    strings that leave a guesser no name to aim at.
+
+    A subclass says which credentials are its kind (``claims``) and how the store checks
+    them (``lookup``)."""
 
     def __init__(self, store: TokenStore, offload: Offload, throttle: LoginThrottle):
         self._store = store
         self._offload = offload
         self._throttle = throttle
 
+    def claims(self, credentials: Credentials) -> bool:
+        """Return True when ``credentials`` are of this kind."""
+        raise NotImplementedError
+
+    def lookup(self, credentials: Credentials) -> Principal:
+        """Return the Principal the store finds for ``credentials``, in the caller's
+        transaction. Raises InvalidCredentials for a refusal."""
+        raise NotImplementedError
+
     async def authenticate(self, credentials: Credentials, then: Callable[[Principal], T]) -> Authenticated[T] | None:
-        """See ``Authenticator.authenticate``; None for a password without the keyless prefix."""
-        if not is_federated_credential(credentials.password):
+        """See ``Authenticator.authenticate``; None when ``claims`` says they are not this kind."""
+        if not self.claims(credentials):
             return None
         await self._throttle.admit_address(credentials.address)
         try:
@@ -92,36 +105,33 @@ class KeylessCredentials:
             raise
 
     def _check_then(self, credentials: Credentials, then: Callable[[Principal], T]) -> Authenticated[T]:
-        principal = self._store.authenticate_federated(credentials.username, credentials.password)
+        principal = self.lookup(credentials)
         return Authenticated(principal, then(principal))
 
 
-class AppTokens:
-    """A person's app token, with the user name ``$app`` or their own: one indexed lookup by
-    digest in the issuing transaction itself (no bcrypt, no cache), so a revoked token is
-    refused at the next request in every worker. A refusal counts against the client's
-    address: a token of 120 random characters leaves a guesser nothing to aim at. Claims
-    every name that cannot be a robot's (no ``+``): it comes before ``RobotSecrets``."""
+class KeylessCredentials(_IndexedLookup):
+    """The ``rgfed_...`` credentials of ``/oauth2/federation/robot/token``."""
 
-    def __init__(self, store: TokenStore, offload: Offload, throttle: LoginThrottle):
-        self._store = store
-        self._offload = offload
-        self._throttle = throttle
+    def claims(self, credentials: Credentials) -> bool:
+        """Return True for a password with the keyless prefix."""
+        return is_federated_credential(credentials.password)
 
-    async def authenticate(self, credentials: Credentials, then: Callable[[Principal], T]) -> Authenticated[T] | None:
-        """See ``Authenticator.authenticate``; None for a robot's name."""
-        if not claims_person(credentials.username):
-            return None
-        await self._throttle.admit_address(credentials.address)
-        try:
-            return await self._offload.write(self._check_then, credentials, then)
-        except InvalidCredentials:
-            self._throttle.failed(credentials.address, None)
-            raise
+    def lookup(self, credentials: Credentials) -> Principal:
+        """Return the keyless robot's Principal; raises InvalidCredentials."""
+        return self._store.authenticate_federated(credentials.username, credentials.password)
 
-    def _check_then(self, credentials: Credentials, then: Callable[[Principal], T]) -> Authenticated[T]:
-        principal = self._store.authenticate_app_token(credentials.username, credentials.password)
-        return Authenticated(principal, then(principal))
+
+class AppTokens(_IndexedLookup):
+    """A person's app token, with the user name ``$app`` or their own. Claims every name that
+    cannot be a robot's (no ``+``): it comes before ``RobotSecrets``."""
+
+    def claims(self, credentials: Credentials) -> bool:
+        """Return True for a person's user name."""
+        return claims_person(credentials.username)
+
+    def lookup(self, credentials: Credentials) -> Principal:
+        """Return the person's Principal; raises InvalidCredentials."""
+        return self._store.authenticate_app_token(credentials.username, credentials.password)
 
 
 class RobotSecrets:
