@@ -172,26 +172,27 @@ async def delete_team(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@action
-async def add_member(request: web.Request) -> web.StreamResponse:
-    """``POST .../teams/{team}/members`` with ``member`` (a user or ``org+robot``)."""
+async def _change_member(request: web.Request, change, done: str) -> None:
+    """Run ``change(store, org, team, member, actor=)`` for the form's ``member`` and go back to
+    the team's page with ``done`` (formatted with ``member`` and ``team``), or the error."""
     place, name, form, actor = await _team_action(request)
     member = str(form.get("member", ""))
     store = request.app[STORE]
-    await _finish(request, place, name, lambda: team_changes.add_member(
+    await _finish(request, place, name, lambda: change(
         store, place.name, name, member, actor=actor,
-    ), f"Added {member} to team {name}.")
+    ), done.format(member=member, team=name))
+
+
+@action
+async def add_member(request: web.Request) -> web.StreamResponse:
+    """``POST .../teams/{team}/members`` with ``member`` (a user or ``org+robot``)."""
+    await _change_member(request, team_changes.add_member, "Added {member} to team {team}.")
 
 
 @action
 async def remove_member(request: web.Request) -> web.StreamResponse:
     """``POST .../teams/{team}/members/remove`` with ``member``: its rights end at once."""
-    place, name, form, actor = await _team_action(request)
-    member = str(form.get("member", ""))
-    store = request.app[STORE]
-    await _finish(request, place, name, lambda: team_changes.remove_member(
-        store, place.name, name, member, actor=actor,
-    ), f"Removed {member} from team {name}.")
+    await _change_member(request, team_changes.remove_member, "Removed {member} from team {team}.")
 
 
 @action
