@@ -117,3 +117,15 @@ def test_outside_a_batch_a_row_for_the_commit_is_written_at_once(db):
     with db.atomic():
         audit_row(db, "in a transaction")
         assert performers(db) == ["alone", "in a transaction"]
+
+
+def test_a_batch_is_committed_for_every_other_connection_to_see(db, postgres_url):
+    outcomes = db.run_batch([lambda: audit_row(db, "a"), lambda: audit_row(db, "b")])
+    assert [ok for ok, _ in outcomes] == [True, True]
+    assert not db.in_transaction
+    other = PostgresDatabase(postgres_url)
+    try:
+        assert performers(other) == ["a", "b"]
+        assert other.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'").fetchone()[0] == 0
+    finally:
+        other.close()
