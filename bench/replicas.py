@@ -144,7 +144,8 @@ class PostgresPhases:
         pg.track_statements(SHARED_DB)
         r.notes.append(f"(h) the SQLite database copied into PostgreSQL with COPY ({robots:,} robots, {grants:,} "
                        f"grants, every audit row of the phases before) in {time.monotonic() - began:.1f} s")
-        replicas = [self.replica(f"replica{i + 1}", pg.url(SHARED_DB)) for i in range(REPLICAS)]
+        count_max = bench.args.replicas
+        replicas = [self.replica(f"replica{i + 1}", pg.url(SHARED_DB)) for i in range(count_max)]
         try:
             for server in replicas:
                 server.start()
@@ -152,12 +153,16 @@ class PostgresPhases:
             for server in (bench.regauth, *replicas):
                 self.warm_up(server)
             setups = {"SQLite, one host": [bench.regauth]}
-            for count in range(1, REPLICAS + 1):
+            for count in range(1, count_max + 1):
                 setups[f"PostgreSQL, {count} replica{'s' if count > 1 else ''}"] = replicas[:count]
+            parts = bench.args.replica_parts
             self.warm_table(setups)
-            self.cold_table(setups)
-            self.connections_rows(replicas, at_start)
-            self.write_lock_rows(setups)
+            if "cold" in parts:
+                self.cold_table(setups)
+            if "connections" in parts:
+                self.connections_rows(replicas, at_start)
+            if "lock" in parts:
+                self.write_lock_rows(setups)
         finally:
             for server in replicas:
                 server.stop()

@@ -643,6 +643,11 @@ def main(argv: list[str] | None = None) -> int:
                              "h and i, on PostgreSQL, and j, the catalog, only when asked)")
     parser.add_argument("--flood-seconds", type=float, default=5.0,
                         help="length of each of (g)'s four floods (docs/performance.md reports 30)")
+    parser.add_argument("--replicas", type=_at_least_one, default=3,
+                        help="(h): the most PostgreSQL replicas measured (1 to this many)")
+    parser.add_argument("--replica-parts", type=lambda text: set(text.split(",")),
+                        default={"cold", "connections", "lock"},
+                        help="(h): what to measure beside warm /token, comma-separated (cold, connections, lock)")
     parser.add_argument("--budget", type=float, default=330.0, help="seconds the whole run may take")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, databases)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results" / "latest.md")

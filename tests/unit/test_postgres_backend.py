@@ -294,14 +294,29 @@ def test_percent_and_question_marks_in_literals_reach_the_server_intact(db):
     assert db.execute("SELECT 'only %'").fetchone() == ("only %",)
 
 
-def test_untyped_parameters_work_as_in_sqlite(db):
-    """Client-side binding: ``? IS NULL`` needs no type, as in SQLite."""
-    assert db.execute("SELECT ? IS NULL, ? IS NULL", [None, "x"]).fetchone() == (True, False)
+def test_parameters_are_bound_on_the_server_with_a_cast_where_no_type_follows(db):
+    """Server-side binding: a parameter whose type nothing in the statement tells needs a
+    CAST (which SQLite takes too); elsewhere PostgreSQL infers it from the column."""
+    with pytest.raises(psycopg.errors.IndeterminateDatatype):
+        db.execute("SELECT ? IS NULL", [None])
+    assert db.execute("SELECT CAST(? AS BIGINT) IS NULL, CAST(? AS TEXT) IS NULL", [None, "x"]).fetchone() == (
+        True, False)
     add_namespace(db, "a", created=5.0)
-    query = "SELECT name FROM namespaces WHERE (? IS NULL OR created > ?)"
+    query = "SELECT name FROM namespaces WHERE (CAST(? AS DOUBLE PRECISION) IS NULL OR created > ?)"
     assert db.execute(query, [None, None]).fetchall() == [("a",)]
     assert db.execute(query, [4.5, 4.5]).fetchall() == [("a",)]
     assert db.execute(query, [5.5, 5.5]).fetchall() == []
+
+
+def test_a_statement_run_again_and_again_is_prepared_on_the_server(db):
+    """The token path's statements run on every request: after a few runs each is prepared,
+    so PostgreSQL plans it once per connection, not once per request."""
+    add_namespace(db, "a", created=5.0)
+    query = "SELECT id FROM namespaces WHERE name = ? AND deleted_at IS NULL"
+    for _ in range(10):
+        assert db.execute(query, ["a"]).fetchone() is not None
+    prepared = db.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+    assert any("FROM namespaces WHERE name = $1" in statement for statement, in prepared), prepared
 
 
 def test_values_come_back_as_sqlite_gives_them(db):

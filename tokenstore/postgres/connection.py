@@ -90,9 +90,14 @@ class _NumberLoader(NumericLoader):
 
 
 def connect(url: str, *, lock_timeout: float | None = LOCK_TIMEOUT) -> psycopg.Connection:
-    """Return a new autocommit connection to ``url`` binding parameters on the client (so an
-    untyped ``? IS NULL`` works as in SQLite), sending Python bools as 1 and 0 (SQLite keeps
-    no booleans), with ``lock_timeout`` seconds as its lock wait (None: the server's).
+    """Return a new autocommit connection to ``url`` binding parameters on the server,
+    sending Python bools as 1 and 0 (SQLite keeps no booleans), with ``lock_timeout`` seconds
+    as its lock wait (None: the server's).
+
+    Server-side binding lets psycopg prepare a statement once it has run a few times
+    (``prepare_threshold``): the token path's statements are then planned once per
+    connection instead of once per request, which was half of PostgreSQL's time per token.
+    A parameter whose type nothing in its statement tells (``? IS NULL``) needs a CAST.
 
     Raises StoreUnavailable when PostgreSQL cannot be reached or refuses the connection,
     ValueError when ``url`` cannot be parsed.
@@ -104,7 +109,7 @@ def connect(url: str, *, lock_timeout: float | None = LOCK_TIMEOUT) -> psycopg.C
         raise ValueError("the PostgreSQL URL cannot be parsed") from None
     settings = {key: value for key, value in _CONNECT_DEFAULTS.items() if key not in given}
     try:
-        conn = psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor, **settings)
+        conn = psycopg.connect(url, autocommit=True, **settings)
     except psycopg.Error as exc:
         raise StoreUnavailable(unavailable_cause(exc) or UNREACHABLE_CAUSE, _detail(exc)) from None
     conn.adapters.register_dumper(bool, Int8Dumper)
@@ -172,6 +177,12 @@ class PostgresDatabase:
         self._lock_timeout = lock_timeout
         self._conn: psycopg.Connection | None = None
         self._depth = 0
+        # In a batch job (``run_batch``): the job's depth, whether its savepoint is set, and
+        # its writes held for the commit; then those of the batch's jobs that succeeded.
+        self._job_depth: int | None = None
+        self._job_savepoint = False
+        self._job_writes: list[tuple[str, list]] = []
+        self._batch_writes: list[tuple[str, list]] = []
 
     @property
     def in_transaction(self) -> bool:
@@ -190,7 +201,18 @@ class PostgresDatabase:
         if writes and not self._depth:
             with self.atomic():
                 return self._run(query, params)
+        if writes:
+            self._before_job_write()
         return self._run(query, params)
+
+    def execute_at_commit(self, sql: str, params: Sequence = ()) -> None:
+        """Run a data-changing statement whose result nobody reads: in a batch job (at its
+        own level), held and sent with the batch's others just before its commit, dropped if
+        the job fails; elsewhere now, as ``execute``. Raises as ``execute``."""
+        if self._job_depth is not None and self._depth == self._job_depth:
+            self._job_writes.append((translate(sql)[0], list(params)))
+            return
+        self.execute(sql, params)
 
     def row_lock(self, alias: str) -> str:
         """`` FOR UPDATE OF alias``: the writers' batches of several processes run side by side
@@ -215,6 +237,7 @@ class PostgresDatabase:
         """``atomic``'s body; ``lock`` names the advisory lock function the outermost block
         takes (exclusive, or shared for the writer's batches)."""
         if self._depth:
+            self._before_job_write()
             with self._savepoint():
                 if lock_wait is None:
                     yield
@@ -243,34 +266,96 @@ class PostgresDatabase:
         self._run_plain("COMMIT")
 
     def run_batch(self, jobs: Sequence[Callable[[], object]]) -> list[tuple[bool, object]]:
-        """Run each zero-argument callable in ``jobs`` in one write transaction, each in a
-        savepoint: a job that raises is rolled back alone.
+        """Run each zero-argument callable in ``jobs`` in one write transaction: a job that
+        raises is undone alone.
 
         The batch holds the write lock SHARED: the writer threads of every process run their
         batches (token issuance and audit rows, which remove no credential) side by side,
         while every other write transaction (a delete, a regenerate, a grant revoked) holds
         it exclusively, so an issuance and such a change never overlap.
 
+        Round trips are what a token costs here, so a job gets a savepoint only once it
+        writes (its first data-changing statement or nested block), and its
+        ``execute_at_commit`` rows go with every other job's in one pipeline before the
+        commit: a warm token request is then its reads alone. A job whose failed statement
+        spoils the transaction with no savepoint to go back to gets its error, and the
+        others run again in a new transaction (nothing of theirs was committed or answered).
+
         Returns one ``(True, result)`` or ``(False, exception)`` per job, in order; when the
         transaction itself fails (lock not granted, connection lost, commit refused), every
         job gets that error (StoreBusy or StoreUnavailable). Raises nothing.
         """
-        if not jobs:
-            return []
-        results: list[tuple[bool, object]] = []
+        outcomes: list[tuple[bool, object]] = [(False, RuntimeError("not run"))] * len(jobs)
+        todo = list(range(len(jobs)))
+        while todo:
+            try:
+                spoiler = self._run_jobs(jobs, todo, outcomes)
+            except Exception as exc:  # noqa: BLE001 - every job hears why the transaction failed
+                for index in todo:
+                    outcomes[index] = (False, exc)
+                break
+            if spoiler is None:
+                break
+            todo.remove(spoiler)
+        return outcomes
+
+    def _run_jobs(self, jobs: Sequence[Callable[[], object]], todo: list[int], outcomes: list) -> int | None:
+        """Run ``jobs[i]`` for each i in ``todo`` in one transaction, setting ``outcomes[i]``.
+        Returns None once committed, or the index of a job that spoiled the transaction (its
+        outcome set; the transaction rolled back). Raises when the transaction fails."""
+        self._batch_writes = []
         try:
             with self._transaction(lock_wait=None, lock="pg_advisory_xact_lock_shared"):
-                for job in jobs:
-                    try:
-                        with self.atomic():
-                            results.append((True, job()))
-                    except Exception as exc:
-                        if self._conn is None:
-                            raise  # the transaction is gone with its connection
-                        results.append((False, exc))
-        except Exception as exc:
-            return [(False, exc)] * len(jobs)
-        return results
+                for index in todo:
+                    outcomes[index] = self._run_job(jobs[index], index)
+                for query, params in _grouped(self._batch_writes):
+                    self._run_many(query, params)
+        except _Spoiled as spoiled:
+            outcomes[spoiled.index] = (False, spoiled.error)
+            return spoiled.index
+        finally:
+            self._batch_writes = []
+        return None
+
+    def _run_job(self, job: Callable[[], object], index: int) -> tuple[bool, object]:
+        """Run one job of a batch: ``(True, result)``, or ``(False, error)`` with its writes
+        undone. Raises _Spoiled when it left the transaction failed with no savepoint to
+        undo it; what it raised when the connection is gone."""
+        self._depth += 1
+        self._job_depth, self._job_savepoint, self._job_writes = self._depth, False, []
+        try:
+            try:
+                result = job()
+            except Exception as exc:
+                if self._conn is None:
+                    raise  # the transaction is gone with its connection
+                self._undo_job(index, exc)
+                return False, exc
+            if self._conn is not None and self._conn.info.transaction_status == pq.TransactionStatus.INERROR:
+                failed = RuntimeError("a statement failed inside the transaction, which was rolled back")
+                self._undo_job(index, failed)
+                return False, failed
+            if self._job_savepoint:
+                self._run_plain(f"RELEASE SAVEPOINT {_JOB_SAVEPOINT}")
+            self._batch_writes.extend(self._job_writes)
+            return True, result
+        finally:
+            self._depth -= 1
+            self._job_depth, self._job_savepoint, self._job_writes = None, False, []
+
+    def _undo_job(self, index: int, error: Exception) -> None:
+        """Undo the failed job's writes (its savepoint), or raise _Spoiled when it has none
+        and its failed statement left the transaction unusable."""
+        if self._job_savepoint:
+            self._run_plain(f"ROLLBACK TO SAVEPOINT {_JOB_SAVEPOINT}; RELEASE SAVEPOINT {_JOB_SAVEPOINT}")
+        elif self._conn is not None and self._conn.info.transaction_status == pq.TransactionStatus.INERROR:
+            raise _Spoiled(index, error)
+
+    def _before_job_write(self) -> None:
+        """Set the batch job's savepoint before its first write (at the job's own level)."""
+        if self._job_depth is not None and self._depth == self._job_depth and not self._job_savepoint:
+            self._run_plain(f"SAVEPOINT {_JOB_SAVEPOINT}")
+            self._job_savepoint = True
 
     def close(self) -> None:
         """Close the connection (the next statement opens another)."""
@@ -315,6 +400,15 @@ class PostgresDatabase:
                 if attempt or self._depth or self._conn is not None or not is_connection_failure(exc):
                     raise failure from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run_many(self, query: str, params_seq: list[list]) -> None:
+        """Run one statement (psycopg's placeholders) once per parameter list, in one
+        pipeline inside the open transaction. Raises as ``execute``."""
+        conn = self._connection()
+        try:
+            conn.cursor().executemany(query, params_seq)
+        except psycopg.Error as exc:
+            raise self._failure(conn, exc) from None
 
     def _run_plain(self, query: str) -> None:
         """Run trusted SQL without parameters (several statements allowed). A BEGIN on a
@@ -387,3 +481,23 @@ class ThreadLocalConnections:
                 db.close()
             self._all.clear()
         self._local = threading.local()
+
+
+_JOB_SAVEPOINT = "regauth_job"
+
+
+class _Spoiled(Exception):
+    """A batch job left the transaction failed with no savepoint to go back to."""
+
+    def __init__(self, index: int, error: Exception):
+        super().__init__(index)
+        self.index = index
+        self.error = error
+
+
+def _grouped(writes: list[tuple[str, list]]) -> list[tuple[str, list[list]]]:
+    """Return ``writes`` as (statement, its parameter lists), statements in first-seen order."""
+    groups: dict[str, list[list]] = {}
+    for query, params in writes:
+        groups.setdefault(query, []).append(params)
+    return list(groups.items())

@@ -8,6 +8,7 @@ from ..errors import AlreadyExists, InvalidCredentials, NameInvalid
 from ..models import Principal
 from ..names import RepositoryName, parse_repository_name, parse_robot_name
 from ..permissions import PUBLIC_ACTIONS, ROLE_ACTIONS, Resource, Role, strongest
+from ..teams import NO_TEAM_GRANT, TeamGrant
 from . import prototypes, repositories, teams
 from .base import QueryBase
 from .secret_lifecycle import live_secret, unreplaced_secret
@@ -123,11 +124,10 @@ class AccessQueries(QueryBase):
         if principal.is_user:  # a person logged in with an app token
             repository_id, is_public, role = user_repository_and_role(self.db, principal, name)
         else:
-            repository_id, is_public, role, namespace_id = self._repository_and_role(principal, name)
+            repository_id, is_public, role, namespace_id, team = self._repository_and_role(principal, name)
         may_create = role is not None and "push" in ROLE_ACTIONS[role]
         if principal.is_robot and namespace_id == principal.namespace_id and role is not Role.ADMIN:
             # The robot's teams add to its own grants (teams count in its own namespace only).
-            team = teams.team_grant(self.db, namespace_id, repository_id, robot_id=principal.robot_id)
             role = strongest(r for r in (role, team.role) if r is not None)
             creates = repository_id is None and team.may_create and "push" in requested and not may_create
             # Quay's rule: who creates a repository by a push gets admin on it.
@@ -142,29 +142,36 @@ class AccessQueries(QueryBase):
 
     def _repository_and_role(
         self, principal: Principal, name: RepositoryName,
-    ) -> tuple[int | None, bool, Role | None, int | None]:
+    ) -> tuple[int | None, bool, Role | None, int | None, TeamGrant]:
         """Return the live repository's id (None when it does not exist), whether it is
         public, the principal's strongest own role on it (None for none, and always for
-        anonymous callers), and the live namespace's id (None when there is none).
+        anonymous callers), the live namespace's id (None when there is none), and what the
+        robot's teams give on it (``teams.team_grant``).
 
-        One statement, where a repository lookup and a grant lookup were two (every token
-        request runs it): the live namespace by name, its live repository, and the robot's
-        namespace-wide grant and grant on the repository, each an index probe. Grants count
-        only in the robot's own namespace.
+        One statement, where lookups of the repository, the grants and the teams were three
+        (every token request runs it): the live namespace by name, its live repository, the
+        robot's namespace-wide grant and grant on the repository, and its teams with their
+        roles on the repository, each an index probe. Grants and teams count only in the
+        robot's own namespace.
         """
         rows = self.db.execute(
-            "SELECT p.id, p.visibility, g.role, n.id FROM namespaces n"
+            "SELECT p.id, p.visibility, g.role, n.id, t.role, tp.role FROM namespaces n"
             " LEFT JOIN repositories p ON p.namespace_id = n.id AND p.name = ? AND p.deleted_at IS NULL"
             " LEFT JOIN permissions g ON n.id = ? AND g.robot_id = ?"
             " AND (g.repository_id IS NULL OR g.repository_id = p.id)"
+            " LEFT JOIN team_members m ON n.id = ? AND m.robot_id = ?"
+            " LEFT JOIN teams t ON t.id = m.team_id AND t.namespace_id = n.id"
+            " LEFT JOIN team_permissions tp ON tp.team_id = t.id AND tp.repository_id = p.id"
             " WHERE n.name = ? AND n.deleted_at IS NULL",
-            [name.name, principal.namespace_id, principal.robot_id, name.namespace],
+            [name.name, principal.namespace_id, principal.robot_id, principal.namespace_id, principal.robot_id,
+             name.namespace],
         ).fetchall()
         if not rows:
-            return None, False, None, None
-        repository_id, visibility, _, namespace_id = rows[0]
+            return None, False, None, None, NO_TEAM_GRANT
+        repository_id, visibility, _, namespace_id, _, _ = rows[0]
         own = strongest(Role(row[2]) for row in rows if row[2] is not None)
-        return repository_id, visibility == "public", own, namespace_id
+        team = teams.grant_of_team_rows((row[4], row[5]) for row in rows)
+        return repository_id, visibility == "public", own, namespace_id, team
 
     def _create_pushed_repository(self, full_name: str, creator: Principal, *, admin: bool = False) -> bool:
         """Create the repository a push names, private, with its organization's default

@@ -155,7 +155,7 @@ class AppTokenQueries(QueryBase):
         issue = bounded({"username": username, "useragent": user_agent, "scopes": list(scopes or []),
                          "access": list(access or [])})
         for kind, metadata in (("login_success", login), ("issue_token", issue)):
-            self.db.execute(
+            self.db.execute_at_commit(
                 "INSERT INTO audit_log (namespace_id, kind, performer, performer_kind, ip, metadata, created)"
                 " SELECT id, ?, ?, 'user', ?, ?, ? FROM namespaces WHERE name = ? AND deleted_at IS NULL",
                 [kind, bounded(username), bounded(ip), json.dumps(metadata), now, row[0]],

@@ -117,8 +117,9 @@ class AuditQueries(QueryBase):
             )
             return
         # Both rows in one statement: atomic without a savepoint of its own, and one trip
-        # through SQLite for what every token request writes.
-        self.db.execute(
+        # through SQLite for what every token request writes; on PostgreSQL, sent with the
+        # rest of the batch's rows at its commit.
+        self.db.execute_at_commit(
             "INSERT INTO audit_log (namespace_id, kind, performer, performer_kind, ip, metadata, created)"
             " SELECT n.id, v.column1, ?, 'robot', ?, v.column2, ?"
             " FROM namespaces n, (VALUES ('login_success', ?), ('issue_token', ?)) v"

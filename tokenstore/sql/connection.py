@@ -28,6 +28,12 @@ class SqlDatabase(Protocol):
 
     def execute(self, sql: str, params: Sequence = ()) -> Cursor: ...
 
+    def execute_at_commit(self, sql: str, params: Sequence = ()) -> None:
+        """Run a data-changing statement whose result nobody reads (an audit row): now, or
+        where the backend gains by it, together with others just before the enclosing
+        transaction commits, undone with the rest when it does not. Raises as ``execute``."""
+        ...
+
     def atomic(self, *, lock_wait: float | None = None) -> AbstractContextManager["SqlDatabase"]:
         """A write transaction, holding the store's write lock from its start, committed at
         the end of the block or rolled back when it raises; nested: a savepoint. With

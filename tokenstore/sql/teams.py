@@ -79,6 +79,13 @@ def team_grant(
         f" WHERE {who} AND t.namespace_id = ?",
         [repository_id, *params, namespace_id],
     ).fetchall()
+    return grant_of_team_rows(rows)
+
+
+def grant_of_team_rows(rows) -> TeamGrant:
+    """Return what teams give, from one ``(team role, team's role on the repository or None)``
+    pair per team of the member (duplicates allowed; a pair with no team role is skipped)."""
+    rows = [(team_role, repo_role) for team_role, repo_role in rows if team_role is not None]
     if not rows:
         return NO_TEAM_GRANT
     roles = [Role(repo_role) for _, repo_role in rows if repo_role is not None]

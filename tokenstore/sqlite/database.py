@@ -237,6 +237,10 @@ class SqliteDatabase:
         """Nothing: SQLite runs one write transaction at a time."""
         return ""
 
+    def execute_at_commit(self, sql: str, params=()) -> None:
+        """Run it now: SQLite runs a statement in the process, there is no trip to save."""
+        self.execute(sql, params)
+
     def execute(self, sql: str, params=()) -> "sqlite3.Cursor | ReturnedRows":
         """Run one statement; returns its cursor. Raises as ``translate`` says."""
         try:
