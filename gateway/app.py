@@ -8,7 +8,15 @@ from tokenstore.interface import TokenStore
 
 from .api.federation import add_routes as add_federation_routes
 from .api.routes import add_routes as add_api_routes
-from .appkeys import AUTHENTICATORS, AUTHORIZER, CONFIG, LOGIN_THROTTLE, OFFLOAD, REFRESH_TOKENS, STORE
+from .appkeys import (
+    AUTHENTICATORS,
+    AUTHORIZER,
+    CONFIG,
+    LOGIN_THROTTLE,
+    OFFLOAD,
+    REFRESH_TOKENS,
+    STORE,
+)
 from .catalog import add_route as add_catalog_route
 from .edge import no_store, request_id
 from .edge.errors import error_middleware
@@ -32,7 +40,6 @@ from .token.jwks import jwks
 from .token.live_keyring import keyring_watch
 from .token.login_throttle import LoginThrottle
 from .ui import add_routes as add_ui_routes
-
 
 # Token requests and API bodies are small; refuse anything large before reading it.
 MAX_BODY_BYTES = 64 * 1024

@@ -14,17 +14,25 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .app_tokens import AppToken, IssuedAppToken
     from .accounts import ApiToken, IssuedApiToken, Membership, NamespaceAccess, User
+    from .app_tokens import AppToken, IssuedAppToken
     from .audit import AuditEvent
     from .federation import FederatedCredential, Federation
     from .hashing import NewSecret
-    from .models import IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
+    from .models import (
+        IssuedSecret,
+        Namespace,
+        Permission,
+        Principal,
+        Repository,
+        Robot,
+        SecretInfo,
+    )
     from .permissions import Resource, Role
-    from .registry_activity import RepositoryEvent
-    from .teams import Team, TeamGrant, TeamMember, TeamPermission
     from .prototypes import Prototype
+    from .registry_activity import RepositoryEvent
     from .robot_controls import RobotSettings
+    from .teams import Team, TeamGrant, TeamMember, TeamPermission
     from .ui_sessions import UiSession
 
 

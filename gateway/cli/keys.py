@@ -42,7 +42,7 @@ def activate_key(config: Config, args) -> int:
     """Make the staged key sign; prints it, with when the previous key may be retired."""
     # The events token derived from the key that signs until now is written to its file first,
     # so the registry's notifications header stays valid.
-    pin = lambda key: events_token.pin(config.data_dir, key)  # noqa: E731
+    pin = lambda key: events_token.pin(config.data_dir, key)
     return _run(lambda: keyring.activate(config, now=time.time(), before_switch=pin).active,
                 "running servers sign with it within seconds; `regauth keys retire` once the previous key is"
                 " retirable, then restart every registry")

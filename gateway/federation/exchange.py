@@ -18,7 +18,15 @@ from ..edge import request_id
 from ..edge.errors import TokenError
 from ..edge.forwarded import client_address
 from ..token.basic_auth import parse_basic
-from .oidc import ExternalTokenError, KeyCache, OIDCVerifier, TokenRejected, match_federation, shown, unverified_claims
+from .oidc import (
+    ExternalTokenError,
+    KeyCache,
+    OIDCVerifier,
+    TokenRejected,
+    match_federation,
+    shown,
+    unverified_claims,
+)
 
 log = logging.getLogger(__name__)
 

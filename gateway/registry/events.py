@@ -15,7 +15,12 @@ from tokenstore import StoreUnavailable
 from tokenstore.registry_activity import EVENT_KINDS, RepositoryEvent
 
 from ..appkeys import CONFIG, OFFLOAD, STORE
-from ..edge.errors import UNAVAILABLE_RETRY_AFTER, TokenError, bad_request, retry_after_for
+from ..edge.errors import (
+    UNAVAILABLE_RETRY_AFTER,
+    TokenError,
+    bad_request,
+    retry_after_for,
+)
 from ..edge.text_input import TextInvalid, check_json_text
 from ..token.live_keyring import signing_key
 from .events_token import EventsTokenFileInvalid, EventsTokenReader, EventsTokens

@@ -34,7 +34,7 @@ async def _run_forever(app: web.Application, interval: float, running: list) -> 
             collection = asyncio.ensure_future(collect_once(app))
             running[:] = [collection]
             removed = await asyncio.shield(collection)
-        except Exception:  # noqa: BLE001 - a failed run is logged and retried next time
+        except Exception:  # a failed run is logged and retried next time
             metrics.collection_failed()
             log.exception("garbage collection failed; retrying in %s s", interval)
             continue

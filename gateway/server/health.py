@@ -108,7 +108,7 @@ def _signing_key(app: web.Application) -> str:
     if app.get(KEYRING) is None:
         return "no signing key is loaded"
     key = signing_key(app)
-    if key.certificate_expires <= datetime.datetime.now(datetime.timezone.utc):
+    if key.certificate_expires <= datetime.datetime.now(datetime.UTC):
         return f"the signing certificate expired at {key.certificate_expires.isoformat()}"
     return OK
 

@@ -13,8 +13,8 @@ from aiohttp import web
 
 from tokenstore.app_tokens import claims_person
 
-from ..appkeys import CONFIG, OFFLOAD, STORE
 from .. import metrics
+from ..appkeys import CONFIG, OFFLOAD, STORE
 from ..edge.forwarded import client_address
 
 log = logging.getLogger(__name__)

@@ -296,5 +296,5 @@ def format_time(timestamp: float | None) -> str | None:
     """Return ``timestamp`` as RFC 3339 UTC to the second, or None."""
     if timestamp is None:
         return None
-    return datetime.datetime.fromtimestamp(int(timestamp), datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(int(timestamp), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from ..errors import StoreUnavailable
 from ..sql.store import SqlStore
-from .database import SqliteDatabase, ThreadLocalDatabase, WriterLock, check_integrity, initialise, translate
+from .database import (
+    SqliteDatabase,
+    ThreadLocalDatabase,
+    WriterLock,
+    check_integrity,
+    initialise,
+    translate,
+)
 from .housekeeping import Checkpointer, Job, run_batch
 
 log = logging.getLogger(__name__)
