@@ -11,5 +11,6 @@ bash scripts/install-deps.sh
 export PYTHONDONTWRITEBYTECODE=1
 
 # -rfEs: the short summary lists failures, errors and every skip with its reason
-# (a bare -rs would drop failures and errors from that summary).
-exec .venv/bin/python -m pytest tests -p no:cacheprovider -q -rfEs "$@"
+# (a bare -rs would drop failures and errors from that summary). --durations: the 25
+# slowest tests, to keep the whole run well under CI's limit.
+exec .venv/bin/python -m pytest tests -p no:cacheprovider -q -rfEs --durations=25 "$@"
