@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ..edge.errors import HTTPProblem, unavailable
 from . import actions, formatting, headers, pages, robot_controls, signin, usage_logs
+from .app_tokens import add_app_token_routes
 from .prototypes import add_prototype_routes
 from .teams import add_team_routes
 from .errors import UiError
@@ -73,6 +74,7 @@ def add_routes(app: web.Application) -> None:
         router.add_post(robot + "/permissions/revoke", actions.revoke, name=name + "robot.revoke")
     add_team_routes(router, ROUTE_PREFIX)
     add_prototype_routes(router, ROUTE_PREFIX)
+    add_app_token_routes(router, ROUTE_PREFIX)
 
 
 def _static_urls():

@@ -167,7 +167,7 @@ def test_security_headers_and_cookie_flags(page, ui_server, scene):
 def test_pages_have_no_inline_script_or_style(page, ui_server, scene):
     sign_in(page, ui_server.url, scene.admin)
     for path in ("/organizations", f"/organization/{scene.org}", f"/organization/{scene.org}/robots",
-                 f"/organization/{scene.org}/robots/builder", "/user/robots"):
+                 f"/organization/{scene.org}/robots/builder", "/user/robots", "/user/apptokens"):
         html = page.request.get(ui_server.url + path).text()
         assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
         assert not re.search(r"<style|\sstyle=|\son[a-z]+=", html), path
