@@ -12,7 +12,7 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 
 import psycopg
 from psycopg import pq
@@ -183,6 +183,8 @@ class PostgresDatabase:
         self._job_savepoint = False
         self._job_writes: list[tuple[str, list]] = []
         self._batch_writes: list[tuple[str, list]] = []
+        # Rows read ahead in the open transaction (``remember``), until it writes or ends.
+        self._ahead: dict[Hashable, list[tuple]] = {}
 
     @property
     def in_transaction(self) -> bool:
@@ -202,8 +204,20 @@ class PostgresDatabase:
             with self.atomic():
                 return self._run(query, params)
         if writes:
+            self._ahead.clear()  # what was read ahead may be what this changes
             self._before_job_write()
         return self._run(query, params)
+
+    def remember(self, key: Hashable, rows: list[tuple]) -> None:
+        """Keep ``rows``, read ahead in the open transaction, as the answer to the read ``key``
+        names, until this connection writes or the transaction ends (``recall``). Outside a
+        transaction nothing is kept: nothing would hold the answer still."""
+        if self._depth:
+            self._ahead[key] = rows
+
+    def recall(self, key: Hashable) -> list[tuple] | None:
+        """Return the rows ``remember`` kept under ``key``, or None when there are none."""
+        return self._ahead.get(key)
 
     def execute_at_commit(self, sql: str, params: Sequence = ()) -> None:
         """Run a data-changing statement whose result nobody reads: in a batch job (at its
@@ -236,6 +250,7 @@ class PostgresDatabase:
     def _transaction(self, *, lock_wait: float | None, lock: str) -> Iterator[None]:
         """``atomic``'s body; ``lock`` names the advisory lock function the outermost block
         takes (exclusive, or shared for the writer's batches)."""
+        self._ahead.clear()  # a nested block writes (a savepoint is for undoing writes)
         if self._depth:
             self._before_job_write()
             with self._savepoint():
@@ -257,17 +272,22 @@ class PostgresDatabase:
             yield
         except BaseException:
             self._depth = 0
+            self._ahead.clear()
             self._rollback()
             raise
         self._depth = 0
+        self._ahead.clear()
         if self._conn is not None and self._conn.info.transaction_status == pq.TransactionStatus.INERROR:
             self._rollback()  # COMMIT would roll back without a word
             raise RuntimeError("a statement failed inside the transaction, which was rolled back")
         self._run_plain("COMMIT")
 
-    def run_batch(self, jobs: Sequence[Callable[[], object]]) -> list[tuple[bool, object]]:
+    def run_batch(
+        self, jobs: Sequence[Callable[[], object]], *, read_ahead: Callable[[], None] | None = None,
+    ) -> list[tuple[bool, object]]:
         """Run each zero-argument callable in ``jobs`` in one write transaction: a job that
-        raises is undone alone.
+        raises is undone alone. ``read_ahead`` runs first in the transaction, to ``remember``
+        the reads the jobs will make (fewer statements than the jobs would run one by one).
 
         The batch holds the write lock SHARED: the writer threads of every process run their
         batches (token issuance and audit rows, which remove no credential) side by side,
@@ -289,7 +309,7 @@ class PostgresDatabase:
         todo = list(range(len(jobs)))
         while todo:
             try:
-                spoiler = self._run_jobs(jobs, todo, outcomes)
+                spoiler = self._run_jobs(jobs, todo, outcomes, read_ahead)
             except Exception as exc:  # noqa: BLE001 - every job hears why the transaction failed
                 for index in todo:
                     outcomes[index] = (False, exc)
@@ -299,13 +319,19 @@ class PostgresDatabase:
             todo.remove(spoiler)
         return outcomes
 
-    def _run_jobs(self, jobs: Sequence[Callable[[], object]], todo: list[int], outcomes: list) -> int | None:
-        """Run ``jobs[i]`` for each i in ``todo`` in one transaction, setting ``outcomes[i]``.
-        Returns None once committed, or the index of a job that spoiled the transaction (its
-        outcome set; the transaction rolled back). Raises when the transaction fails."""
+    def _run_jobs(
+        self, jobs: Sequence[Callable[[], object]], todo: list[int], outcomes: list,
+        read_ahead: Callable[[], None] | None,
+    ) -> int | None:
+        """Run ``jobs[i]`` for each i in ``todo`` in one transaction, setting ``outcomes[i]``,
+        after ``read_ahead``. Returns None once committed, or the index of a job that spoiled
+        the transaction (its outcome set; the transaction rolled back). Raises when the
+        transaction fails."""
         self._batch_writes = []
         try:
             with self._transaction(lock_wait=None, lock="pg_advisory_xact_lock_shared"):
+                if read_ahead is not None:
+                    read_ahead()
                 for index in todo:
                     outcomes[index] = self._run_job(jobs[index], index)
                 for query, params in _grouped(self._batch_writes):

@@ -15,6 +15,16 @@ from .secret_lifecycle import live_secret, unreplaced_secret
 from .user_access import user_repository_and_role
 
 
+def confirm_key(principal: Principal) -> tuple:
+    """The key under which a read ahead of ``confirm(principal)`` is remembered."""
+    return ("confirm", principal.secret_id, principal.robot_id)
+
+
+def role_key(principal: Principal, name: RepositoryName) -> tuple:
+    """The key under which a read ahead of the robot's role on repository ``name`` is remembered."""
+    return ("role", principal.namespace_id, principal.robot_id, name.namespace, name.name)
+
+
 class AccessQueries(QueryBase):
     """Store methods answering who is asking and what they may do."""
 
@@ -91,17 +101,26 @@ class AccessQueries(QueryBase):
         verified) for a secret stored without one.
         """
         now = self.clock()
-        row = self.db.execute(
+        rows = self.db.recall(confirm_key(principal))
+        if rows is None:
+            rows = self._confirmation_rows(principal, now)
+        if not rows:
+            return False
+        row = rows[0]
+        self._record_use(principal.robot_id, row[0], now, principal.secret_id, row[1], selector)
+        return True
+
+    def _confirmation_rows(self, principal: Principal, now: float) -> list[tuple]:
+        """The row ``confirm`` reads, (robot's last_accessed, secret's last_used), or none when
+        the verification no longer holds. Read ahead for a batch by
+        tokenstore/postgres/read_ahead.py: change both alike."""
+        return self.db.execute(
             "SELECT r.last_accessed, s.last_used FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
             " JOIN namespaces n ON n.id = r.namespace_id"
             " WHERE s.id = ? AND r.id = ? AND r.deleted_at IS NULL AND r.disabled_at IS NULL AND n.deleted_at IS NULL"
             f" AND {live_secret()}",
             [principal.secret_id, principal.robot_id, now, now],
-        ).fetchone()
-        if row is None:
-            return False
-        self._record_use(principal.robot_id, row[0], now, principal.secret_id, row[1], selector)
-        return True
+        ).fetchall()
 
     def authorize(self, principal: Principal, resource: Resource, actions: Iterable[str]) -> frozenset[str]:
         """Return the subset of ``actions`` the principal may perform on ``resource``.
@@ -154,7 +173,22 @@ class AccessQueries(QueryBase):
         roles on the repository, each an index probe. Grants and teams count only in the
         robot's own namespace.
         """
-        rows = self.db.execute(
+        rows = self.db.recall(role_key(principal, name))  # read ahead for the batch, if it was
+        if rows is None:
+            rows = self._role_rows(principal, name)
+        if not rows:
+            return None, False, None, None, NO_TEAM_GRANT
+        repository_id, visibility, _, namespace_id, _, _ = rows[0]
+        own = strongest(Role(row[2]) for row in rows if row[2] is not None)
+        team = teams.grant_of_team_rows((row[4], row[5]) for row in rows)
+        return repository_id, visibility == "public", own, namespace_id, team
+
+    def _role_rows(self, principal: Principal, name: RepositoryName) -> list[tuple]:
+        """The rows ``_repository_and_role`` reads: (repository id, visibility, own role,
+        namespace id, team role, team's role on the repository), none when the namespace is
+        not live. Read ahead for a batch by tokenstore/postgres/read_ahead.py: change both
+        alike."""
+        return self.db.execute(
             "SELECT p.id, p.visibility, g.role, n.id, t.role, tp.role FROM namespaces n"
             " LEFT JOIN repositories p ON p.namespace_id = n.id AND p.name = ? AND p.deleted_at IS NULL"
             " LEFT JOIN permissions g ON n.id = ? AND g.robot_id = ?"
@@ -166,12 +200,6 @@ class AccessQueries(QueryBase):
             [name.name, principal.namespace_id, principal.robot_id, principal.namespace_id, principal.robot_id,
              name.namespace],
         ).fetchall()
-        if not rows:
-            return None, False, None, None, NO_TEAM_GRANT
-        repository_id, visibility, _, namespace_id, _, _ = rows[0]
-        own = strongest(Role(row[2]) for row in rows if row[2] is not None)
-        team = teams.grant_of_team_rows((row[4], row[5]) for row in rows)
-        return repository_id, visibility == "public", own, namespace_id, team
 
     def _create_pushed_repository(self, full_name: str, creator: Principal, *, admin: bool = False) -> bool:
         """Create the repository a push names, private, with its organization's default
