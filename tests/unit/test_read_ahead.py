@@ -93,9 +93,17 @@ def test_what_is_read_ahead_is_what_each_job_would_read(store, principals, clock
 
 def test_a_batch_answers_from_what_it_read_ahead_in_two_statements(store, principals, clock, monkeypatch):
     db = store.db
-    sent: list[str] = []
-    run = db._run
+    sent: list[str] = []  # every statement with parameters the connection sends
+    trips: list[int] = []  # the statements of each read_together round trip
+    run, read_together = db._run, db.read_together
     monkeypatch.setattr(db, "_run", lambda query, params: (sent.append(query), run(query, params))[1])
+
+    def reading_together(statements):
+        trips.append(len(statements))
+        sent.extend(sql for sql, _ in statements)
+        return read_together(statements)
+
+    monkeypatch.setattr(db, "read_together", reading_together)
 
     def issue(principal: Principal, repository: str):
         def job():
@@ -114,6 +122,7 @@ def test_a_batch_answers_from_what_it_read_ahead_in_two_statements(store, princi
         for principal in principals.values():
             store.confirm(principal)
     sent.clear()
+    trips.clear()
     outcomes = store.run_batch(
         [issue(principals[robot], repository) for robot, repository in asked],
         [AccessReads(principals[robot], (repository,)) for robot, repository in asked],
@@ -123,6 +132,7 @@ def test_a_batch_answers_from_what_it_read_ahead_in_two_statements(store, princi
         "refused", "refused", "refused", "refused", ["pull"], ["pull"], "refused",
     ]
     assert len(sent) == 2, "\n".join(sent)  # the confirmations and the roles, for all thirteen
+    assert trips == [2]  # in one round trip (with the BEGIN and the lock)
     # The same jobs without the reads named give the same answers, a statement or two each.
     sent.clear()
     again = store.run_batch([issue(principals[robot], repository) for robot, repository in asked])

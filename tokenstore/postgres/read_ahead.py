@@ -1,6 +1,7 @@
 """Reading ahead what a writer batch's token issuances will read: every robot's credential
 confirmation in one statement, and every robot's role on every repository asked for in
-another, instead of two statements per token, each a round trip to PostgreSQL and back.
+another, both sent in the round trip that begins the batch's transaction, instead of two
+statements per token, each a round trip to PostgreSQL and back.
 
 The answers are kept on the batch's connection (``remember``) under the keys the shared
 queries look them up by (``tokenstore.sql.access``: ``confirm_key``, ``role_key``) and
@@ -21,6 +22,7 @@ from ..names import RepositoryName, parse_repository_name
 from ..sql.access import confirm_key, role_key
 from ..sql.connection import SqlDatabase
 from ..sql.secret_lifecycle import live_secret
+from .connection import PostgresDatabase
 
 _CONFIRMATIONS = (
     "SELECT s.id, r.id, r.last_accessed, s.last_used FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
@@ -43,41 +45,57 @@ _ROLES = (
 )
 
 
-def read_ahead(db: SqlDatabase, reads: Sequence[AccessReads | None], clock: Callable[[], float]) -> None:
-    """Read, in two statements on ``db`` (in its open transaction), the confirmations and
-    roles ``reads`` name, and ``remember`` them. Only robots' reads are read ahead: the
-    others' are read by their jobs as before. Raises as ``db.execute``."""
+def read_ahead(db: PostgresDatabase, reads: Sequence[AccessReads | None], clock: Callable[[], float]) -> None:
+    """Read, in two statements sent together on ``db`` (in its open transaction, whose
+    BEGIN and lock go with them), the confirmations and roles ``reads`` name, and
+    ``remember`` them. Only robots' reads are read ahead: the others' are read by their
+    jobs as before. Raises as ``db.execute``."""
     robots: dict[Principal, set[str]] = {}
     for read in reads:
         if read is not None and _confirmable(read.principal):
             robots.setdefault(read.principal, set()).update(read.repositories)
     if not robots:
         return
-    confirmations(db, list(robots), clock())
-    roles(db, [(principal, name) for principal, repositories in robots.items() for name in _names(repositories)])
+    principals = list(robots)
+    asked = [(principal, name) for principal, repositories in robots.items() for name in _names(repositories)]
+    statements = [confirmations(principals, clock())]
+    keys = list(dict.fromkeys(role_key(principal, name) for principal, name in asked))
+    if keys:
+        statements.append(roles(keys))
+    answers = db.read_together(statements)
+    remember_confirmations(db, principals, answers[0])
+    if keys:
+        remember_roles(db, keys, answers[1])
 
 
-def confirmations(db: SqlDatabase, principals: Sequence[Principal], now: float) -> None:
-    """Read whether each robot's credential still holds, as ``confirm`` does, and remember
-    the answers (one row, or none when it does not hold)."""
-    rows = db.execute(_CONFIRMATIONS, [sorted({p.secret_id for p in principals}), now, now]).fetchall()
+def confirmations(principals: Sequence[Principal], now: float) -> tuple[str, list]:
+    """The statement reading whether each robot's credential still holds, as ``confirm``
+    does: (SQL, parameters)."""
+    return _CONFIRMATIONS, [sorted({p.secret_id for p in principals}), now, now]
+
+
+def remember_confirmations(db: SqlDatabase, principals: Sequence[Principal], rows: list[tuple]) -> None:
+    """Remember each robot's confirmation from ``rows`` (``confirmations``' answer): one row,
+    or none when its credential no longer holds."""
     found = {secret_id: (robot_id, (last_accessed, last_used)) for secret_id, robot_id, last_accessed, last_used in rows}
     for principal in principals:
         robot_id, row = found.get(principal.secret_id, (None, None))
         db.remember(confirm_key(principal), [row] if robot_id == principal.robot_id else [])
 
 
-def roles(db: SqlDatabase, asked: Sequence[tuple[Principal, RepositoryName]]) -> None:
-    """Read each robot's role rows on each repository, as ``_role_rows`` does, and remember
-    them (none when the namespace is not live)."""
-    keys = list(dict.fromkeys(role_key(principal, name) for principal, name in asked))
-    if not keys:
-        return
+def roles(keys: Sequence[tuple]) -> tuple[str, list]:
+    """The statement reading each robot's role rows on each repository (``role_key``s), as
+    ``_role_rows`` does: (SQL, parameters)."""
     # role_key is ("role", namespace id, robot id, namespace, repository).
-    columns = [list(range(len(keys))), [k[3] for k in keys], [k[4] for k in keys], [k[1] for k in keys],
-               [k[2] for k in keys]]
+    return _ROLES, [list(range(len(keys))), [k[3] for k in keys], [k[4] for k in keys], [k[1] for k in keys],
+                    [k[2] for k in keys]]
+
+
+def remember_roles(db: SqlDatabase, keys: Sequence[tuple], rows: list[tuple]) -> None:
+    """Remember the role rows of each key from ``rows`` (``roles``' answer, each row led by
+    its key's index): none for a namespace that is not live."""
     found: dict[int, list[tuple]] = {}
-    for k, *row in db.execute(_ROLES, columns).fetchall():
+    for k, *row in rows:
         found.setdefault(k, []).append(tuple(row))
     for index, key in enumerate(keys):
         db.remember(key, found.get(index, []))
