@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import FAST_BCRYPT_COST, FakeClock
 from tokenstore import AccessReads, Principal, Resource, hashing
 from tokenstore.names import parse_repository_name
-from tokenstore.postgres.read_ahead import read_ahead
+from tokenstore.postgres.read_ahead import confirmations, read_ahead, roles
 from tokenstore.postgres.store import PostgresStore
 from tokenstore.sql.access import confirm_key, role_key
 
@@ -164,3 +164,17 @@ def test_a_change_committed_before_the_batch_is_seen_by_every_job(store, princip
                                [AccessReads(old), AccessReads(new)])
     assert outcomes == [(True, False), (True, True)]
     assert hashing.selector(issued.secret) is not None
+
+
+def test_the_statements_read_ahead_find_their_rows_through_indexes(store, principals, clock):
+    """As every statement of the token path (tests/unit/test_hot_path_queries.py): with
+    sequential scans disabled none is chosen, so no table is read whole however many robots
+    and grants there are."""
+    robots = [principals[name] for name in ("acme+writer", "acme+teamed", "other+bot")]
+    keys = [role_key(p, parse_repository_name(r)) for p in robots for r in ("acme/app", "acme/teamrepo", "other/x")]
+    db = store.db
+    for sql, params in (confirmations(robots, clock()), roles(keys)):
+        with store.transaction():
+            db.execute("SET LOCAL enable_seqscan = off")
+            plan = [row[0] for row in db.execute("EXPLAIN " + sql, params)]
+        assert [step for step in plan if "Seq Scan" in step] == [], "\n".join(plan)
