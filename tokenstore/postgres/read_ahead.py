@@ -10,8 +10,9 @@ read in the batch's transaction, after it took the write lock shared: no change 
 a credential or a grant away (each holds the lock exclusively) can commit before the last
 job did, so a job answered from them answers as if it had read itself.
 
-Each statement here is the set form of one in ``tokenstore.sql.access`` (``confirm``,
-``_role_rows``): change both alike. tests/unit/test_read_ahead.py checks that they agree.
+Each statement here runs the shared one (``tokenstore.sql.access``: ``confirmation_sql``,
+``role_rows_sql``) for every row of a list; tests/unit/test_read_ahead.py checks that their
+answers agree.
 """
 
 from collections.abc import Callable, Iterable, Sequence
@@ -19,29 +20,25 @@ from collections.abc import Callable, Iterable, Sequence
 from ..errors import NameInvalid
 from ..models import AccessReads, Principal
 from ..names import RepositoryName, parse_repository_name
-from ..sql.access import confirm_key, role_key
+from ..sql.access import confirm_key, confirmation_sql, role_key, role_rows_sql
 from ..sql.connection import SqlDatabase
-from ..sql.secret_lifecycle import live_secret
 from .connection import PostgresDatabase
 
+# Each is the shared statement run once per row of the batch's list (LATERAL, with OFFSET 0
+# so that PostgreSQL plans it as the one-robot statement, index probes, and does not flatten
+# it into joins it would plan for a hundred rows, as it guesses an unnest holds).
 _CONFIRMATIONS = (
-    "SELECT s.id, r.id, r.last_accessed, s.last_used FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
-    " JOIN namespaces n ON n.id = r.namespace_id"
-    " WHERE s.id = ANY(CAST(? AS BIGINT[])) AND r.deleted_at IS NULL AND r.disabled_at IS NULL"
-    f" AND n.deleted_at IS NULL AND {live_secret()}"
+    "SELECT a.k, c.* FROM unnest(CAST(? AS INT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))"
+    " AS a(k, secret_id, robot_id)"
+    f" CROSS JOIN LATERAL ({confirmation_sql('a.secret_id', 'a.robot_id')} OFFSET 0) c"
 )
-
 _ROLES = (
-    "SELECT a.k, p.id, p.visibility, g.role, n.id, t.role, tp.role"
-    " FROM unnest(CAST(? AS INT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]))"
-    " AS a(k, namespace, repository, namespace_id, robot_id)"
-    " JOIN namespaces n ON n.name = a.namespace AND n.deleted_at IS NULL"
-    " LEFT JOIN repositories p ON p.namespace_id = n.id AND p.name = a.repository AND p.deleted_at IS NULL"
-    " LEFT JOIN permissions g ON n.id = a.namespace_id AND g.robot_id = a.robot_id"
-    " AND (g.repository_id IS NULL OR g.repository_id = p.id)"
-    " LEFT JOIN team_members m ON n.id = a.namespace_id AND m.robot_id = a.robot_id"
-    " LEFT JOIN teams t ON t.id = m.team_id AND t.namespace_id = n.id"
-    " LEFT JOIN team_permissions tp ON tp.team_id = t.id AND tp.repository_id = p.id"
+    "SELECT a.k, r.* FROM unnest(CAST(? AS INT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]),"
+    " CAST(? AS BIGINT[])) AS a(k, namespace, repository, namespace_id, robot_id)"
+    " CROSS JOIN LATERAL ("
+    + role_rows_sql(repository="a.repository", namespace_id="a.namespace_id", robot_id="a.robot_id",
+                    namespace="a.namespace")
+    + " OFFSET 0) r"
 )
 
 
@@ -70,17 +67,17 @@ def read_ahead(db: PostgresDatabase, reads: Sequence[AccessReads | None], clock:
 
 def confirmations(principals: Sequence[Principal], now: float) -> tuple[str, list]:
     """The statement reading whether each robot's credential still holds, as ``confirm``
-    does: (SQL, parameters)."""
-    return _CONFIRMATIONS, [sorted({p.secret_id for p in principals}), now, now]
+    does: (SQL, parameters); its rows are led by the principal's index."""
+    return _CONFIRMATIONS, [list(range(len(principals))), [p.secret_id for p in principals],
+                            [p.robot_id for p in principals], now, now]
 
 
 def remember_confirmations(db: SqlDatabase, principals: Sequence[Principal], rows: list[tuple]) -> None:
-    """Remember each robot's confirmation from ``rows`` (``confirmations``' answer): one row,
-    or none when its credential no longer holds."""
-    found = {secret_id: (robot_id, (last_accessed, last_used)) for secret_id, robot_id, last_accessed, last_used in rows}
-    for principal in principals:
-        robot_id, row = found.get(principal.secret_id, (None, None))
-        db.remember(confirm_key(principal), [row] if robot_id == principal.robot_id else [])
+    """Remember each robot's confirmation from ``rows`` (``confirmations``' answer): its
+    row, or none when its credential no longer holds."""
+    found = {k: tuple(row) for k, *row in rows}
+    for index, principal in enumerate(principals):
+        db.remember(confirm_key(principal), [found[index]] if index in found else [])
 
 
 def roles(keys: Sequence[tuple]) -> tuple[str, list]:
