@@ -353,8 +353,13 @@ class PostgresDatabase:
         transaction fails."""
         self._batch_writes = []
         # BEGIN and the lock (shared: see run_batch) wait for the batch's first statement, and
-        # go in its round trip; a batch that sends none needs no transaction.
-        self._pending_begin = ("BEGIN", f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})")
+        # go in its round trip; a batch that sends none needs no transaction. Its statements
+        # (the token path's) keep one plan each, made once per connection: left to choose,
+        # PostgreSQL plans the read-ahead's anew at every batch, as their lists' lengths vary.
+        self._pending_begin = (
+            "BEGIN", "SET LOCAL plan_cache_mode = force_generic_plan",
+            f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})",
+        )
         self._depth = 1
         try:
             if read_ahead is not None:
