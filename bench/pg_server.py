@@ -117,7 +117,7 @@ class Statement:
 @dataclass(frozen=True)
 class TokenTransactions:
     """What the statements of a warm token load add up to, per token (each token writes one
-    audit INSERT) and per write transaction (each begins with one BEGIN)."""
+    audit INSERT) and per write transaction (each takes the write lock once)."""
 
     tokens: int
     commits: int
@@ -138,9 +138,9 @@ class TokenTransactions:
         inside = [st for st in statements if id(st) not in framing]
         return cls(
             tokens=tokens,
-            # Transactions by their BEGIN: pg_stat_statements was seen to miss COMMITs (5 of 10
-            # in one check, with the same transactions' BEGINs all counted).
-            commits=sum(st.calls for st in starting("BEGIN")),
+            # Transactions by their lock, which each takes once: pg_stat_statements was seen to
+            # miss COMMITs (5 of 10 in one check), and misses a BEGIN sent in a pipeline.
+            commits=max(1, sum(st.calls for st in locks)),
             statements_per_token=sum(st.calls for st in inside) / tokens,
             planning_us=sum(st.plan_ms for st in inside) / tokens * 1000,
             executing_us=sum(st.total_ms for st in inside) / tokens * 1000,

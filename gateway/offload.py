@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from . import metrics
 
 if TYPE_CHECKING:
+    from tokenstore import AccessReads
     from tokenstore.interface import TokenStore
 
 T = TypeVar("T")
@@ -73,6 +74,11 @@ class Offload:
         whole transaction fail (e.g. the database stayed locked for the busy timeout).
         """
         return await self._writer.run(fn, *args, **kwargs)
+
+    async def write_reading(self, reads: "AccessReads | None", fn: Callable[..., T], *args) -> T:
+        """Run ``fn`` like ``write``; ``reads`` says what it will read (a token issuance's
+        confirmation and roles), which the store may read for the whole batch at once."""
+        return await self._writer.submit_reading(reads, fn, *args)
 
     async def write_soon(self, fn: Callable[..., object], *args, **kwargs) -> None:
         """Run ``fn`` like ``write``, waiting for its commit at most ``WRITE_WAIT`` seconds.
@@ -140,13 +146,14 @@ class BatchingPool:
     """A fixed set of threads running short jobs for one event loop, in batches.
 
     With ``run_batch`` (the store's: it runs a list of zero-argument jobs in one
-    transaction, each in a savepoint, and returns one (ok, result or exception) per job),
-    each batch is one transaction.
+    transaction, each in a savepoint, given what each will read, and returns one (ok, result
+    or exception) per job), each batch is one transaction.
     """
 
     def __init__(
         self, threads: int, *, thread_name_prefix: str,
-        run_batch: Callable[[list[Callable[[], object]]], list[tuple[bool, object]]] | None = None,
+        run_batch: Callable[[list[Callable[[], object]], list["AccessReads | None"]], list[tuple[bool, object]]]
+        | None = None,
     ):
         self._run_in_transaction = run_batch
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -166,8 +173,12 @@ class BatchingPool:
     def submit(self, fn: Callable[..., T], *args, **kwargs) -> "asyncio.Future[T]":
         """Queue ``fn(*args, **kwargs)`` for a pool thread; returns the running loop's future
         of its result (or error). Must be called on the loop."""
+        return self.submit_reading(None, fn, *args, **kwargs)
+
+    def submit_reading(self, reads: "AccessReads | None", fn: Callable[..., T], *args, **kwargs) -> "asyncio.Future[T]":
+        """``submit``, with what the job will read (``run_batch``'s ``reads``)."""
         future = asyncio.get_running_loop().create_future()
-        self._jobs.put((future.get_loop(), future, contextvars.copy_context(), fn, args, kwargs))
+        self._jobs.put((future.get_loop(), future, contextvars.copy_context(), fn, args, kwargs, reads))
         return future
 
     def close(self) -> None:
@@ -206,10 +217,10 @@ class BatchingPool:
     def _run_batch(self, batch: list) -> list[tuple[bool, object]]:
         """Run the jobs; returns one (ok, result or exception) per job."""
         if self._run_in_transaction is None:
-            return [_outcome(context, fn, args, kwargs) for _, _, context, fn, args, kwargs in batch]
-        jobs = [functools.partial(context.run, fn, *args, **kwargs) for _, _, context, fn, args, kwargs in batch]
+            return [_outcome(context, fn, args, kwargs) for _, _, context, fn, args, kwargs, _ in batch]
+        jobs = [functools.partial(context.run, fn, *args, **kwargs) for _, _, context, fn, args, kwargs, _ in batch]
         try:
-            return self._run_in_transaction(jobs)
+            return self._run_in_transaction(jobs, [reads for *_, reads in batch])
         except Exception as exc:  # noqa: BLE001 - every caller hears why; the thread goes on
             return [(False, exc)] * len(batch)
 

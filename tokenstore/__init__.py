@@ -17,7 +17,7 @@ from .errors import (
     RobotNotFound,
     TokenStoreError,
 )
-from .models import ANONYMOUS, IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
+from .models import ANONYMOUS, AccessReads, IssuedSecret, Namespace, Permission, Principal, Repository, Robot, SecretInfo
 from .permissions import ROLE_ACTIONS, Resource, Role, parse_role
 from .errors import StoreBusy, StoreUnavailable
 from .opening import open_store
@@ -30,7 +30,7 @@ from .audit import AuditEvent
 from .errors import ApiTokenNotFound, LastAdmin, MemberNotFound, PasswordInvalid, UserNotFound
 
 __all__ = [
-    "ANONYMOUS", "AlreadyExists", "GrantOutsideNamespace", "InvalidCredentials", "IssuedSecret", "NameInvalid",
+    "ANONYMOUS", "AccessReads", "AlreadyExists", "GrantOutsideNamespace", "InvalidCredentials", "IssuedSecret", "NameInvalid",
     "Namespace", "NamespaceNotFound", "NotFound", "Permission", "PermissionNotFound", "Principal", "ROLE_ACTIONS",
     "Repository", "RepositoryNotFound", "Resource", "Robot", "RobotNotFound", "Role", "SecretInfo", "Store",
     "TokenStoreError", "parse_role", "SqliteStore", "StoreBusy", "StoreUnavailable", "open_store",

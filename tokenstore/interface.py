@@ -9,7 +9,7 @@ not granted in time).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .federation import FederatedCredential, Federation
     from .hashing import NewSecret
     from .models import (
+        AccessReads,
         IssuedSecret,
         Namespace,
         Permission,
@@ -72,9 +73,13 @@ class TokenStore(Protocol):
         the data was removed or replaced under it (every later use then fails too)."""
         ...
 
-    def run_batch(self, jobs: list[Callable[[], object]]) -> list[tuple[bool, object]]:
+    def run_batch(
+        self, jobs: list[Callable[[], object]], reads: Sequence[AccessReads | None] = (),
+    ) -> list[tuple[bool, object]]:
         """Run short writes in one transaction, each in a savepoint; returns one (ok, result
-        or exception) per job. The writer thread's way to commit many requests' writes at once."""
+        or exception) per job. The writer thread's way to commit many requests' writes at once.
+        ``reads`` (one per job, or none) say what the token issuances among the jobs will
+        read, which a store may read for all of them at once before they run."""
         ...
 
     def housekeeping(self) -> object | None:

@@ -114,3 +114,13 @@ class Principal:
 
 
 ANONYMOUS = Principal(kind="anonymous")
+
+
+@dataclass(frozen=True)
+class AccessReads:
+    """What issuing a token to ``principal`` will read in the writer's transaction: the
+    confirmation of its credential (``confirm``) and its role on each repository named
+    (``authorize``). A store may read these for a whole batch at once (``run_batch``)."""
+
+    principal: Principal
+    repositories: tuple[str, ...] = ()

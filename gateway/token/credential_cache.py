@@ -11,9 +11,9 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
-from tokenstore import InvalidCredentials, Principal, hashing
+from tokenstore import AccessReads, InvalidCredentials, Principal, hashing
 from tokenstore.interface import TokenStore
 
 from .. import metrics
@@ -113,7 +113,8 @@ class CredentialChecker:
         database thread."""
         if then is None:
             return self._offload.database(self._confirm_then, principal, None, selector)
-        return self._offload.write(self._confirm_then, principal, then, selector)
+        reads = then.reads(principal) if isinstance(then, ReadsAhead) else AccessReads(principal)
+        return self._offload.write_reading(reads, self._confirm_then, principal, then, selector)
 
     def _confirm_then(self, principal: Principal, then: Callable[[Principal], T] | None, selector: int | None):
         """``then(principal)`` if the verification still holds, else _STALE."""
@@ -134,6 +135,15 @@ class CredentialChecker:
         while len(self._verified) > self._max_entries:
             self._verified.popitem(last=False)
         return principal
+
+
+@runtime_checkable
+class ReadsAhead(Protocol):
+    """A ``then`` that says what it will read (a token issuance: its roles)."""
+
+    def reads(self, principal: Principal) -> AccessReads:
+        """Return what confirming ``principal`` and running this will read."""
+        ...
 
 
 def _retrieve(task: asyncio.Task) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tokenstore import Principal
+from tokenstore import AccessReads, Principal
 
 from ..appkeys import AUTHORIZER, STORE
 from .audit import client_fields
@@ -38,6 +38,11 @@ class Issuance:
         # The audit rows' ip and user_agent; a refused login's row and the throttle use them too.
         self.client = client_fields(request)
         self._refresh_client_id = refresh_client_id
+
+    def reads(self, principal: Principal) -> AccessReads:
+        """Return what confirming ``principal`` and issuing to it will read: its role on each
+        repository asked for (``credential_cache.ReadsAhead``)."""
+        return AccessReads(principal, tuple(s.resource.name for s in self._scopes if s.resource.type == "repository"))
 
     def __call__(self, principal: Principal) -> Issued:
         """On the writer thread, with ``principal`` confirmed in this transaction: authorize,

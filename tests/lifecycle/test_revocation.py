@@ -79,17 +79,17 @@ class HeldWriters:
         self._released = threading.Event()
         self._queued = asyncio.Event()
         writer = client.app[OFFLOAD]._writer
-        real_submit, real_batch = writer.submit, writer._run_in_transaction
+        real_submit, real_batch = writer.submit_reading, writer._run_in_transaction
 
-        def submit(*args, **kwargs):
+        def submit_reading(*args, **kwargs):  # every submit comes here
             self._queued.set()
             return real_submit(*args, **kwargs)
 
-        def held_batch(jobs):
+        def held_batch(jobs, reads):
             self._released.wait(WAIT)
-            return real_batch(jobs)
+            return real_batch(jobs, reads)
 
-        writer.submit = submit
+        writer.submit_reading = submit_reading
         writer._run_in_transaction = held_batch
 
     async def queued(self) -> None:

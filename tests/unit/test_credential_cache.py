@@ -218,11 +218,12 @@ async def test_a_hit_confirms_and_runs_the_follow_up_in_one_writer_job(checker, 
 
         return run
 
-    for pool in ("database", "write"):
+    for pool in ("database", "write", "write_reading"):
         monkeypatch.setattr(offload, pool, counting(pool))
     seen = []
     principal, result = await checker.authenticate_then(ROBOT, robot.secret, lambda p: seen.append(p) or "granted")
-    assert (result, seen, jobs) == ("granted", [principal], ["write"])
+    # One writer job, told what it will read (its confirmation: this follow-up names no roles).
+    assert (result, seen, jobs) == ("granted", [principal], ["write_reading"])
     # A stale verification runs no follow-up for it: the full check fails and says why.
     store.regenerate_secret(ROBOT)
     seen.clear()

@@ -5,6 +5,7 @@ undone alone whatever it did."""
 import psycopg
 import pytest
 
+from tokenstore import StoreBusy
 from tokenstore.postgres.connection import PostgresDatabase
 
 pytestmark = pytest.mark.usefixtures("postgres_url")
@@ -54,7 +55,7 @@ def test_jobs_that_only_read_and_log_need_no_savepoint(db, sent):
     outcomes = db.run_batch([token("a"), token("b"), token("c")])
     assert [ok for ok, _ in outcomes] == [True] * 3
     assert not [query for query in sent if "SAVEPOINT" in query], sent
-    assert len(sent) == 2  # BEGIN with the lock, COMMIT
+    assert len(sent) == 1  # BEGIN with the lock; the COMMIT goes with the rows
     assert performers(db) == ["a", "b", "c"]
 
 
@@ -129,3 +130,57 @@ def test_a_batch_is_committed_for_every_other_connection_to_see(db, postgres_url
         assert other.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'").fetchone()[0] == 0
     finally:
         other.close()
+
+
+def test_a_batch_that_sends_no_statement_begins_no_transaction(db, sent):
+    assert db.run_batch([lambda: "nothing to read", lambda: 2]) == [(True, "nothing to read"), (True, 2)]
+    assert sent == []
+    assert not db.in_transaction
+
+
+def test_rows_alone_go_in_one_round_trip_with_begin_lock_and_commit(db, sent, monkeypatch):
+    outcomes = db.run_batch([lambda: audit_row(db, "a"), lambda: audit_row(db, "b")])
+    assert [ok for ok, _ in outcomes] == [True, True]
+    assert sent == []  # BEGIN, the lock, the rows and COMMIT in the commit's pipeline
+    assert performers(db) == ["a", "b"]
+
+
+def test_reads_together_take_the_lock_in_their_round_trip(db, postgres_url):
+    """The batch's BEGIN and lock go with its first reads: a change holding the lock makes
+    them wait, and a lock not granted in time fails the batch, its connection usable after."""
+    impatient = PostgresDatabase(postgres_url, lock_timeout=0.2)
+    holder = PostgresDatabase(postgres_url)
+    try:
+        with holder.atomic():  # a delete, a regenerate: the write lock held exclusively
+            outcomes = impatient.run_batch(
+                [lambda: impatient.recall("k")],
+                read_ahead=lambda: impatient.remember("k", impatient.read_together([("SELECT 1", [])])[0]),
+            )
+        assert [ok for ok, _ in outcomes] == [False]
+        assert isinstance(outcomes[0][1], StoreBusy)
+        outcomes = impatient.run_batch(
+            [lambda: impatient.recall("k")],
+            read_ahead=lambda: impatient.remember("k", impatient.read_together([("SELECT ?", [7])])[0]),
+        )
+        assert outcomes == [(True, [(7,)])]
+        assert not impatient.in_transaction
+    finally:
+        impatient.close()
+        holder.close()
+
+
+def test_a_connection_found_dead_at_the_batchs_first_trip_is_replaced(db, postgres_url):
+    """PostgreSQL restarted since the connection's last use: nothing was sent yet, so the
+    first round trip of the batch runs again on a new connection."""
+    pid = db.execute("SELECT pg_backend_pid()").fetchone()[0]
+    killer = PostgresDatabase(postgres_url)
+    try:
+        killer.execute("SELECT pg_terminate_backend(?)", [pid])
+    finally:
+        killer.close()
+    outcomes = db.run_batch(
+        [lambda: db.recall("k")],
+        read_ahead=lambda: db.remember("k", db.read_together([("SELECT count(*) FROM namespaces", [])])[0]),
+    )
+    assert outcomes == [(True, [(1,)])]
+    assert db.execute("SELECT pg_backend_pid()").fetchone()[0] != pid

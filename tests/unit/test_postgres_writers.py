@@ -27,6 +27,7 @@ def held_batch(db, entered: threading.Event, release: threading.Event, results: 
     """A writer batch on ``db`` whose one job waits for ``release`` (holding its lock)."""
 
     def job():
+        db.execute("SELECT 1")  # a batch takes the lock with its first statement
         entered.set()
         release.wait(WAIT)
         return "held"

@@ -12,7 +12,7 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 
 import psycopg
 from psycopg import pq
@@ -183,6 +183,10 @@ class PostgresDatabase:
         self._job_savepoint = False
         self._job_writes: list[tuple[str, list]] = []
         self._batch_writes: list[tuple[str, list]] = []
+        # Rows read ahead in the open transaction (``remember``), until it writes or ends.
+        self._ahead: dict[Hashable, list[tuple]] = {}
+        # A batch's BEGIN and lock, not sent yet: they go with its first statement.
+        self._pending_begin: tuple[str, ...] | None = None
 
     @property
     def in_transaction(self) -> bool:
@@ -202,8 +206,42 @@ class PostgresDatabase:
             with self.atomic():
                 return self._run(query, params)
         if writes:
+            self._ahead.clear()  # what was read ahead may be what this changes
             self._before_job_write()
         return self._run(query, params)
+
+    def remember(self, key: Hashable, rows: list[tuple]) -> None:
+        """Keep ``rows``, read ahead in the open transaction, as the answer to the read ``key``
+        names, until this connection writes or the transaction ends (``recall``). Outside a
+        transaction nothing is kept: nothing would hold the answer still."""
+        if self._depth:
+            self._ahead[key] = rows
+
+    def recall(self, key: Hashable) -> list[tuple] | None:
+        """Return the rows ``remember`` kept under ``key``, or None when there are none."""
+        return self._ahead.get(key)
+
+    def read_together(self, statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:
+        """Run reads (``?`` placeholders) in one round trip, a pipeline, with a batch's BEGIN
+        and lock before them when they were not sent yet; returns each one's rows, in order.
+        Raises as ``execute``."""
+        for attempt in range(2):
+            conn = self._connection()
+            try:
+                with conn.pipeline():
+                    for part in self._pending_begin or ():
+                        conn.execute(part)
+                    cursors = [conn.cursor() for _ in statements]
+                    for cursor, (sql, params) in zip(cursors, statements):
+                        cursor.execute(translate(sql)[0], list(params))
+                self._pending_begin = None
+                return [cursor.fetchall() for cursor in cursors]
+            except psycopg.Error as exc:
+                failure = self._failure(conn, exc)
+                # A BEGIN on a connection found dead is tried once on a new one: nothing was done yet.
+                if attempt or self._pending_begin is None or self._conn is not None or not is_connection_failure(exc):
+                    raise failure from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def execute_at_commit(self, sql: str, params: Sequence = ()) -> None:
         """Run a data-changing statement whose result nobody reads: in a batch job (at its
@@ -236,6 +274,7 @@ class PostgresDatabase:
     def _transaction(self, *, lock_wait: float | None, lock: str) -> Iterator[None]:
         """``atomic``'s body; ``lock`` names the advisory lock function the outermost block
         takes (exclusive, or shared for the writer's batches)."""
+        self._ahead.clear()  # a nested block writes (a savepoint is for undoing writes)
         if self._depth:
             self._before_job_write()
             with self._savepoint():
@@ -257,17 +296,22 @@ class PostgresDatabase:
             yield
         except BaseException:
             self._depth = 0
+            self._ahead.clear()
             self._rollback()
             raise
         self._depth = 0
+        self._ahead.clear()
         if self._conn is not None and self._conn.info.transaction_status == pq.TransactionStatus.INERROR:
             self._rollback()  # COMMIT would roll back without a word
             raise RuntimeError("a statement failed inside the transaction, which was rolled back")
         self._run_plain("COMMIT")
 
-    def run_batch(self, jobs: Sequence[Callable[[], object]]) -> list[tuple[bool, object]]:
+    def run_batch(
+        self, jobs: Sequence[Callable[[], object]], *, read_ahead: Callable[[], None] | None = None,
+    ) -> list[tuple[bool, object]]:
         """Run each zero-argument callable in ``jobs`` in one write transaction: a job that
-        raises is undone alone.
+        raises is undone alone. ``read_ahead`` runs first in the transaction, to ``remember``
+        the reads the jobs will make (fewer statements than the jobs would run one by one).
 
         The batch holds the write lock SHARED: the writer threads of every process run their
         batches (token issuance and audit rows, which remove no credential) side by side,
@@ -289,7 +333,7 @@ class PostgresDatabase:
         todo = list(range(len(jobs)))
         while todo:
             try:
-                spoiler = self._run_jobs(jobs, todo, outcomes)
+                spoiler = self._run_jobs(jobs, todo, outcomes, read_ahead)
             except Exception as exc:  # noqa: BLE001 - every job hears why the transaction failed
                 for index in todo:
                     outcomes[index] = (False, exc)
@@ -299,23 +343,74 @@ class PostgresDatabase:
             todo.remove(spoiler)
         return outcomes
 
-    def _run_jobs(self, jobs: Sequence[Callable[[], object]], todo: list[int], outcomes: list) -> int | None:
-        """Run ``jobs[i]`` for each i in ``todo`` in one transaction, setting ``outcomes[i]``.
-        Returns None once committed, or the index of a job that spoiled the transaction (its
-        outcome set; the transaction rolled back). Raises when the transaction fails."""
+    def _run_jobs(
+        self, jobs: Sequence[Callable[[], object]], todo: list[int], outcomes: list,
+        read_ahead: Callable[[], None] | None,
+    ) -> int | None:
+        """Run ``jobs[i]`` for each i in ``todo`` in one transaction, setting ``outcomes[i]``,
+        after ``read_ahead``. Returns None once committed, or the index of a job that spoiled
+        the transaction (its outcome set; the transaction rolled back). Raises when the
+        transaction fails."""
         self._batch_writes = []
+        # BEGIN and the lock (shared: see run_batch) wait for the batch's first statement, and
+        # go in its round trip; a batch that sends none needs no transaction. Its statements
+        # (the token path's) keep one plan each, made once per connection: left to choose,
+        # PostgreSQL plans the read-ahead's anew at every batch, as their lists' lengths vary.
+        self._pending_begin = (
+            "BEGIN", "SET LOCAL plan_cache_mode = force_generic_plan",
+            f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})",
+        )
+        self._depth = 1
         try:
-            with self._transaction(lock_wait=None, lock="pg_advisory_xact_lock_shared"):
-                for index in todo:
-                    outcomes[index] = self._run_job(jobs[index], index)
-                for query, params in _grouped(self._batch_writes):
-                    self._run_many(query, params)
+            if read_ahead is not None:
+                read_ahead()
+            for index in todo:
+                outcomes[index] = self._run_job(jobs[index], index)
+            self._commit_batch()
         except _Spoiled as spoiled:
+            self._abandon_batch()
             outcomes[spoiled.index] = (False, spoiled.error)
             return spoiled.index
+        except _BatchNotBegun as failed:
+            self._abandon_batch()
+            raise failed.error from None
+        except BaseException:
+            self._abandon_batch()
+            raise
         finally:
-            self._batch_writes = []
+            self._depth, self._pending_begin, self._batch_writes = 0, None, []
+            self._ahead.clear()
         return None
+
+    def _commit_batch(self) -> None:
+        """Send the batch's held rows and COMMIT in one round trip (with its BEGIN and lock
+        when no statement sent them). Raises as ``execute``; RuntimeError when a statement
+        failed in the transaction (rolled back: COMMIT would do that without a word)."""
+        writes = _grouped(self._batch_writes)
+        if self._pending_begin is not None and not writes:
+            self._pending_begin = None
+            return  # nothing was sent, nothing to commit
+        conn = self._connection()
+        if conn.info.transaction_status == pq.TransactionStatus.INERROR:
+            self._abandon_batch()
+            raise RuntimeError("a statement failed inside the transaction, which was rolled back")
+        try:
+            with conn.pipeline():
+                for part in self._pending_begin or ():
+                    conn.execute(part)
+                self._pending_begin = None
+                for query, params in writes:
+                    conn.cursor().executemany(query, params)
+                conn.execute("COMMIT")
+        except psycopg.Error as exc:
+            raise self._failure(conn, exc) from None
+
+    def _abandon_batch(self) -> None:
+        """Roll back what the batch began on the server, if anything."""
+        self._depth = 0
+        conn = self._conn
+        if conn is not None and not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            self._rollback()
 
     def _run_job(self, job: Callable[[], object], index: int) -> tuple[bool, object]:
         """Run one job of a batch: ``(True, result)``, or ``(False, error)`` with its writes
@@ -380,12 +475,23 @@ class PostgresDatabase:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            if self._depth:
+            if self._depth and self._pending_begin is None:
                 raise StoreUnavailable(UNREACHABLE_CAUSE, "the connection was lost during the transaction")
             self._conn = connect(self._url, lock_timeout=self._lock_timeout)
         return self._conn
 
+    def _begin_if_pending(self) -> None:
+        """Send a batch's BEGIN and lock, before a statement that is not sent with them.
+        Raises _BatchNotBegun (for the whole batch, not the job that sent the statement)."""
+        if self._pending_begin is not None:
+            try:
+                self._run_plain("; ".join(self._pending_begin))
+            except Exception as exc:
+                raise _BatchNotBegun(exc) from None
+            self._pending_begin = None
+
     def _run(self, query: str, params: Sequence) -> psycopg.Cursor:
+        self._begin_if_pending()
         for attempt in range(2):
             conn = self._connection()
             cursor = conn.cursor()
@@ -401,18 +507,11 @@ class PostgresDatabase:
                     raise failure from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _run_many(self, query: str, params_seq: list[list]) -> None:
-        """Run one statement (psycopg's placeholders) once per parameter list, in one
-        pipeline inside the open transaction. Raises as ``execute``."""
-        conn = self._connection()
-        try:
-            conn.cursor().executemany(query, params_seq)
-        except psycopg.Error as exc:
-            raise self._failure(conn, exc) from None
-
     def _run_plain(self, query: str) -> None:
         """Run trusted SQL without parameters (several statements allowed). A BEGIN on a
         connection found dead is tried once on a new one: nothing was done yet."""
+        if not query.startswith("BEGIN"):
+            self._begin_if_pending()
         for attempt in range(2):
             conn = self._connection()
             try:
@@ -484,6 +583,16 @@ class ThreadLocalConnections:
 
 
 _JOB_SAVEPOINT = "regauth_job"
+
+
+class _BatchNotBegun(BaseException):
+    """A batch's BEGIN or lock failed under a job's first statement: every job of the batch
+    hears ``error`` (StoreBusy, StoreUnavailable), not that job alone. A BaseException, so
+    that no job's error handling takes it for its own."""
+
+    def __init__(self, error: Exception):
+        super().__init__(error)
+        self.error = error
 
 
 class _Spoiled(Exception):

@@ -1,12 +1,15 @@
 """The store on PostgreSQL: one database that every replica of regauth shares."""
 
 import contextlib
+import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
+from ..models import AccessReads
 from ..opening import location_shown
 from ..sql.store import SqlStore
 from .connection import PostgresDatabase, ThreadLocalConnections, initialise
+from .read_ahead import read_ahead
 
 # The session-level advisory lock held by the collector for a whole run, so that one replica
 # collects at a time (the write lock, schema.WRITE_LOCK_KEY, is held per batch).
@@ -57,10 +60,16 @@ class PostgresStore(SqlStore):
         """Nothing to watch: a database server cannot be swapped under its clients the way
         a file can, and a lost connection is reconnected by the next statement."""
 
-    def run_batch(self, jobs: list[Callable[[], object]]) -> list[tuple[bool, object]]:
+    def run_batch(
+        self, jobs: list[Callable[[], object]], reads: Sequence[AccessReads | None] = (),
+    ) -> list[tuple[bool, object]]:
         """Run the jobs in one write transaction, each in a savepoint; returns one (ok,
-        result or exception) per job (``PostgresDatabase.run_batch``)."""
-        return self.db.run_batch(jobs)
+        result or exception) per job (``PostgresDatabase.run_batch``). What ``reads`` name
+        is read first, for every job at once (``read_ahead``)."""
+        db = self.db
+        if not any(reads):
+            return db.run_batch(jobs)
+        return db.run_batch(jobs, read_ahead=functools.partial(read_ahead, db, reads, self.clock))
 
     def housekeeping(self) -> None:
         """PostgreSQL needs nothing run beside the requests (autovacuum is the server's)."""

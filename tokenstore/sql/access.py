@@ -15,6 +15,47 @@ from .secret_lifecycle import live_secret, unreplaced_secret
 from .user_access import user_repository_and_role
 
 
+def confirmation_sql(secret_id: str, robot_id: str) -> str:
+    """The statement ``confirm`` reads with: the robot's last_accessed and the secret's
+    last_used while robot, namespace and secret are all live (no row otherwise).
+    ``secret_id`` and ``robot_id`` are SQL expressions: ``?`` for one robot, a column of
+    the list a backend reads a batch's ahead for (tokenstore/postgres/read_ahead.py). Its
+    other two parameters are the time now, twice."""
+    return (
+        "SELECT r.last_accessed, s.last_used FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
+        " JOIN namespaces n ON n.id = r.namespace_id"
+        f" WHERE s.id = {secret_id} AND r.id = {robot_id} AND r.deleted_at IS NULL AND r.disabled_at IS NULL"
+        f" AND n.deleted_at IS NULL AND {live_secret()}"
+    )
+
+
+def role_rows_sql(*, repository: str, namespace_id: str, robot_id: str, namespace: str) -> str:
+    """The statement ``_repository_and_role`` reads with (see ``_role_rows``). The arguments
+    are SQL expressions, each standing once in the text but ``namespace_id`` and
+    ``robot_id``, twice, in this order: repository, namespace_id, robot_id, namespace_id,
+    robot_id, namespace: ``?`` for one robot, columns of a batch's list when read ahead."""
+    return (
+        "SELECT p.id, p.visibility, g.role, n.id, t.role, tp.role FROM namespaces n"
+        f" LEFT JOIN repositories p ON p.namespace_id = n.id AND p.name = {repository} AND p.deleted_at IS NULL"
+        f" LEFT JOIN permissions g ON n.id = {namespace_id} AND g.robot_id = {robot_id}"
+        " AND (g.repository_id IS NULL OR g.repository_id = p.id)"
+        f" LEFT JOIN team_members m ON n.id = {namespace_id} AND m.robot_id = {robot_id}"
+        " LEFT JOIN teams t ON t.id = m.team_id AND t.namespace_id = n.id"
+        " LEFT JOIN team_permissions tp ON tp.team_id = t.id AND tp.repository_id = p.id"
+        f" WHERE n.name = {namespace} AND n.deleted_at IS NULL"
+    )
+
+
+def confirm_key(principal: Principal) -> tuple:
+    """The key under which a read ahead of ``confirm(principal)`` is remembered."""
+    return ("confirm", principal.secret_id, principal.robot_id)
+
+
+def role_key(principal: Principal, name: RepositoryName) -> tuple:
+    """The key under which a read ahead of the robot's role on repository ``name`` is remembered."""
+    return ("role", principal.namespace_id, principal.robot_id, name.namespace, name.name)
+
+
 class AccessQueries(QueryBase):
     """Store methods answering who is asking and what they may do."""
 
@@ -91,17 +132,21 @@ class AccessQueries(QueryBase):
         verified) for a secret stored without one.
         """
         now = self.clock()
-        row = self.db.execute(
-            "SELECT r.last_accessed, s.last_used FROM robot_secrets s JOIN robots r ON r.id = s.robot_id"
-            " JOIN namespaces n ON n.id = r.namespace_id"
-            " WHERE s.id = ? AND r.id = ? AND r.deleted_at IS NULL AND r.disabled_at IS NULL AND n.deleted_at IS NULL"
-            f" AND {live_secret()}",
-            [principal.secret_id, principal.robot_id, now, now],
-        ).fetchone()
-        if row is None:
+        rows = self.db.recall(confirm_key(principal))
+        if rows is None:
+            rows = self._confirmation_rows(principal, now)
+        if not rows:
             return False
+        row = rows[0]
         self._record_use(principal.robot_id, row[0], now, principal.secret_id, row[1], selector)
         return True
+
+    def _confirmation_rows(self, principal: Principal, now: float) -> list[tuple]:
+        """The row ``confirm`` reads, (robot's last_accessed, secret's last_used), or none when
+        the verification no longer holds (``confirmation_sql``)."""
+        return self.db.execute(
+            confirmation_sql("?", "?"), [principal.secret_id, principal.robot_id, now, now],
+        ).fetchall()
 
     def authorize(self, principal: Principal, resource: Resource, actions: Iterable[str]) -> frozenset[str]:
         """Return the subset of ``actions`` the principal may perform on ``resource``.
@@ -154,24 +199,25 @@ class AccessQueries(QueryBase):
         roles on the repository, each an index probe. Grants and teams count only in the
         robot's own namespace.
         """
-        rows = self.db.execute(
-            "SELECT p.id, p.visibility, g.role, n.id, t.role, tp.role FROM namespaces n"
-            " LEFT JOIN repositories p ON p.namespace_id = n.id AND p.name = ? AND p.deleted_at IS NULL"
-            " LEFT JOIN permissions g ON n.id = ? AND g.robot_id = ?"
-            " AND (g.repository_id IS NULL OR g.repository_id = p.id)"
-            " LEFT JOIN team_members m ON n.id = ? AND m.robot_id = ?"
-            " LEFT JOIN teams t ON t.id = m.team_id AND t.namespace_id = n.id"
-            " LEFT JOIN team_permissions tp ON tp.team_id = t.id AND tp.repository_id = p.id"
-            " WHERE n.name = ? AND n.deleted_at IS NULL",
-            [name.name, principal.namespace_id, principal.robot_id, principal.namespace_id, principal.robot_id,
-             name.namespace],
-        ).fetchall()
+        rows = self.db.recall(role_key(principal, name))  # read ahead for the batch, if it was
+        if rows is None:
+            rows = self._role_rows(principal, name)
         if not rows:
             return None, False, None, None, NO_TEAM_GRANT
         repository_id, visibility, _, namespace_id, _, _ = rows[0]
         own = strongest(Role(row[2]) for row in rows if row[2] is not None)
         team = teams.grant_of_team_rows((row[4], row[5]) for row in rows)
         return repository_id, visibility == "public", own, namespace_id, team
+
+    def _role_rows(self, principal: Principal, name: RepositoryName) -> list[tuple]:
+        """The rows ``_repository_and_role`` reads: (repository id, visibility, own role,
+        namespace id, team role, team's role on the repository), none when the namespace is
+        not live (``role_rows_sql``)."""
+        return self.db.execute(
+            role_rows_sql(repository="?", namespace_id="?", robot_id="?", namespace="?"),
+            [name.name, principal.namespace_id, principal.robot_id, principal.namespace_id, principal.robot_id,
+             name.namespace],
+        ).fetchall()
 
     def _create_pushed_repository(self, full_name: str, creator: Principal, *, admin: bool = False) -> bool:
         """Create the repository a push names, private, with its organization's default

@@ -1,6 +1,6 @@
 """What the shared queries need of a backend's connection."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -32,6 +32,16 @@ class SqlDatabase(Protocol):
         """Run a data-changing statement whose result nobody reads (an audit row): now, or
         where the backend gains by it, together with others just before the enclosing
         transaction commits, undone with the rest when it does not. Raises as ``execute``."""
+        ...
+
+    def remember(self, key: Hashable, rows: list[tuple]) -> None:
+        """Keep ``rows``, read ahead in the open transaction, as the answer to the read
+        ``key`` names, until this connection writes or the transaction ends; or nothing,
+        where a read costs no trip to a server."""
+        ...
+
+    def recall(self, key: Hashable) -> list[tuple] | None:
+        """Return the rows ``remember`` kept under ``key``, or None when there are none."""
         ...
 
     def atomic(self, *, lock_wait: float | None = None) -> AbstractContextManager["SqlDatabase"]:

@@ -237,6 +237,12 @@ class SqliteDatabase:
         """Nothing: SQLite runs one write transaction at a time."""
         return ""
 
+    def remember(self, key, rows: list[tuple]) -> None:
+        """Keep nothing: SQLite reads in the process, there is no trip to save."""
+
+    def recall(self, key) -> None:
+        """Return None: nothing is read ahead on SQLite."""
+
     def execute_at_commit(self, sql: str, params=()) -> None:
         """Run it now: SQLite runs a statement in the process, there is no trip to save."""
         self.execute(sql, params)
