@@ -154,7 +154,10 @@ async def self_regenerate(request: web.Request) -> web.Response:
         if authenticated.outcome != "allowed":
             raise SelfRegenerateNotAllowed(_not_allowed(robot))
         new_secret = await new_secret_hash(request)
-        issued = await offload.write(
+        # A transaction of its own, holding the write lock alone as every change that takes a
+        # credential away does (never a writer batch, whose lock is shared with other
+        # processes' token issuance).
+        issued = await offload.database(
             store.self_regenerate_audited, authenticated.principal, ip=ip, grace_seconds=grace_seconds,
             new_secret=new_secret,
         )

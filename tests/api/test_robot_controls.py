@@ -1,14 +1,19 @@
 """Disabling and enabling robots, robots created with an existing secret, a robot
 regenerating its own secret, and the namespace setting that allows it."""
 
+import asyncio
+import contextlib
 import json
+import sqlite3
 
+import psycopg
 import pytest
 
 from tests.api.conftest import QUAY_ROBOT_KEYS, assert_error
 from tests.api.test_robots import SECRET, robots  # noqa: F401 - the fixture: acme's robots, or alice's own
 from tests.conftest import SERVICE
 from tests.lifecycle.conftest import basic
+from tokenstore.postgres.schema import WRITE_LOCK_KEY
 
 MIGRATED = "QUAYSECRET" + "0123456789" * 5 + "ABCD"  # 64 characters from [A-Z0-9]
 
@@ -202,6 +207,41 @@ async def test_a_robot_regenerates_its_own_secret_when_allowed(api, store, robot
     assert (await api.token(f"{ns}+ci", new)).status == 200
     events, _ = store.list_events(ns, start=0, end=clock() + 1, kinds=["regenerate_robot_token"])
     assert [(e.performer, e.performer_kind) for e in events] == [(f"{ns}+ci", "robot")]
+
+
+@contextlib.contextmanager
+def another_processes_token_batch(store):
+    """Hold the write lock as another process's writer does while its batch of token
+    issuances runs: shared on PostgreSQL, SQLite's one write transaction on SQLite."""
+    if store.backend == "postgresql":
+        with psycopg.connect(store.url, autocommit=True) as conn:
+            conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})")
+            yield
+            conn.execute("COMMIT")
+        return
+    conn = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+async def test_a_self_regeneration_waits_for_token_batches_under_way_elsewhere(api, store, robots, alice):
+    """Taking a secret away, a robot's own regeneration holds the write lock alone, as an
+    admin's does: it waits for another process's batch under way, which may have confirmed
+    the old secret, so no token of the old secret is issued after it answered."""
+    base, ns = robots
+    old = (await api.put(f"{base}/ci", alice)).body["token"]
+    await api.put(f"/api/v1/namespace/{ns}/robotsettings", alice, json_body={"self_regenerate": True})
+    with another_processes_token_batch(store):
+        regenerating = asyncio.ensure_future(api.post(f"{base}/ci/regenerate", headers=basic(f"{ns}+ci", old)))
+        await asyncio.sleep(0.5)
+        assert not regenerating.done()
+    reply = await asyncio.wait_for(regenerating, 10)
+    assert reply.status == 200, reply
+    assert (await api.token(f"{ns}+ci", old)).status == 401
 
 
 async def test_self_regenerate_with_grace_keeps_the_old_secret_a_while(api, robots, alice, clock):
