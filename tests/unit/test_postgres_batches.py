@@ -55,7 +55,7 @@ def test_jobs_that_only_read_and_log_need_no_savepoint(db, sent):
     outcomes = db.run_batch([token("a"), token("b"), token("c")])
     assert [ok for ok, _ in outcomes] == [True] * 3
     assert not [query for query in sent if "SAVEPOINT" in query], sent
-    assert len(sent) == 1  # BEGIN with the lock; the COMMIT goes with the rows
+    assert sent == []  # BEGIN and the lock go with the first read, COMMIT with the rows
     assert performers(db) == ["a", "b", "c"]
 
 
@@ -184,3 +184,22 @@ def test_a_connection_found_dead_at_the_batchs_first_trip_is_replaced(db, postgr
     )
     assert outcomes == [(True, [(1,)])]
     assert db.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+
+
+def test_a_jobs_first_statement_carries_the_batchs_begin_and_lock(db, sent, postgres_url):
+    """Without reads ahead, the batch's BEGIN and lock go in its first statement's round
+    trip: the statement runs under the lock, and a change holding the lock waits for it."""
+    holder = PostgresDatabase(postgres_url, lock_timeout=0.2)
+    try:
+        def job():
+            found = namespace_id(db)
+            with pytest.raises(StoreBusy):
+                with holder.atomic():  # a change: waits for the batch's shared lock, here in vain
+                    pass
+            return found
+
+        outcomes = db.run_batch([job])
+        assert outcomes[0][0] is True, outcomes
+        assert sent == []
+    finally:
+        holder.close()

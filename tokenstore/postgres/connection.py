@@ -491,20 +491,36 @@ class PostgresDatabase:
             self._pending_begin = None
 
     def _run(self, query: str, params: Sequence) -> psycopg.Cursor:
-        self._begin_if_pending()
         for attempt in range(2):
             conn = self._connection()
             cursor = conn.cursor()
+            beginning = self._pending_begin
             try:
                 # Always with a parameter list, even empty, so that psycopg undoubles the %.
-                cursor.execute(query, list(params))
+                if beginning is None:
+                    cursor.execute(query, list(params))
+                else:
+                    with conn.pipeline():  # a batch's BEGIN and lock go in this round trip
+                        for part in beginning:
+                            conn.execute(part)
+                        cursor.execute(query, list(params))
+                    self._pending_begin = None
                 return cursor
             except psycopg.Error as exc:
                 failure = self._failure(conn, exc)
-                # Outside a transaction only reads run here: a read on a connection found
-                # dead (PostgreSQL restarted since its last use) is tried once on a new one.
-                if attempt or self._depth or self._conn is not None or not is_connection_failure(exc):
-                    raise failure from None
+                # Outside a transaction, or before a batch's BEGIN went through, nothing was
+                # done: on a connection found dead (PostgreSQL restarted since its last use)
+                # the statement is tried once more on a new one.
+                nothing_done = not self._depth or beginning is not None
+                if not attempt and nothing_done and self._conn is None and is_connection_failure(exc):
+                    continue
+                if beginning is not None:
+                    if self._conn is None or is_busy(exc):
+                        # The lock not granted (or the statement's own wait, told apart from
+                        # it by nothing): the whole batch fails, not this job alone.
+                        raise _BatchNotBegun(failure) from None
+                    self._pending_begin = None  # BEGIN and the lock went through; the statement failed
+                raise failure from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run_plain(self, query: str) -> None:
