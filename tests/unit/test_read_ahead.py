@@ -171,9 +171,9 @@ def test_the_statements_read_ahead_find_their_rows_through_indexes(store, princi
     sequential scans disabled none is chosen, so no table is read whole however many robots
     and grants there are."""
     robots = [principals[name] for name in ("acme+writer", "acme+teamed", "other+bot")]
-    keys = [role_key(p, parse_repository_name(r)) for p in robots for r in ("acme/app", "acme/teamrepo", "other/x")]
+    asked = [(p, parse_repository_name(r)) for p in robots for r in ("acme/app", "acme/teamrepo", "other/x")]
     db = store.db
-    for sql, params in (confirmations(robots, clock()), roles(keys)):
+    for sql, params in (confirmations(robots, clock()), roles(asked)):
         with store.transaction():
             db.execute("SET LOCAL enable_seqscan = off")
             plan = [row[0] for row in db.execute("EXPLAIN " + sql, params)]

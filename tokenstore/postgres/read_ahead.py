@@ -56,44 +56,36 @@ def read_ahead(db: PostgresDatabase, reads: Sequence[AccessReads | None], clock:
     principals = list(robots)
     asked = [(principal, name) for principal, repositories in robots.items() for name in _names(repositories)]
     statements = [confirmations(principals, clock())]
-    keys = list(dict.fromkeys(role_key(principal, name) for principal, name in asked))
-    if keys:
-        statements.append(roles(keys))
+    if asked:
+        statements.append(roles(asked))
     answers = db.read_together(statements)
-    remember_confirmations(db, principals, answers[0])
-    if keys:
-        remember_roles(db, keys, answers[1])
+    _remember_by_index(db, [confirm_key(principal) for principal in principals], answers[0])
+    if asked:
+        _remember_by_index(db, [role_key(principal, name) for principal, name in asked], answers[1])
 
 
 def confirmations(principals: Sequence[Principal], now: float) -> tuple[str, list]:
     """The statement reading whether each robot's credential still holds, as ``confirm``
-    does: (SQL, parameters); its rows are led by the principal's index."""
+    does: (SQL, parameters); its rows are led by the principal's index (none for a
+    credential that no longer holds)."""
     return _CONFIRMATIONS, [list(range(len(principals))), [p.secret_id for p in principals],
                             [p.robot_id for p in principals], now, now]
 
 
-def remember_confirmations(db: SqlDatabase, principals: Sequence[Principal], rows: list[tuple]) -> None:
-    """Remember each robot's confirmation from ``rows`` (``confirmations``' answer): its
-    row, or none when its credential no longer holds."""
-    found = {k: tuple(row) for k, *row in rows}
-    for index, principal in enumerate(principals):
-        db.remember(confirm_key(principal), [found[index]] if index in found else [])
+def roles(asked: Sequence[tuple[Principal, RepositoryName]]) -> tuple[str, list]:
+    """The statement reading each robot's role rows on each repository, as ``_role_rows``
+    does: (SQL, parameters); its rows are led by the pair's index (none for a namespace that
+    is not live)."""
+    return _ROLES, [list(range(len(asked))), [name.namespace for _, name in asked], [name.name for _, name in asked],
+                    [principal.namespace_id for principal, _ in asked], [principal.robot_id for principal, _ in asked]]
 
 
-def roles(keys: Sequence[tuple]) -> tuple[str, list]:
-    """The statement reading each robot's role rows on each repository (``role_key``s), as
-    ``_role_rows`` does: (SQL, parameters)."""
-    # role_key is ("role", namespace id, robot id, namespace, repository).
-    return _ROLES, [list(range(len(keys))), [k[3] for k in keys], [k[4] for k in keys], [k[1] for k in keys],
-                    [k[2] for k in keys]]
-
-
-def remember_roles(db: SqlDatabase, keys: Sequence[tuple], rows: list[tuple]) -> None:
-    """Remember the role rows of each key from ``rows`` (``roles``' answer, each row led by
-    its key's index): none for a namespace that is not live."""
+def _remember_by_index(db: SqlDatabase, keys: Sequence[tuple], rows: list[tuple]) -> None:
+    """Remember under each of ``keys`` the rows of ``rows`` led by its index (the index
+    dropped): none when there are none."""
     found: dict[int, list[tuple]] = {}
-    for k, *row in rows:
-        found.setdefault(k, []).append(tuple(row))
+    for index, *row in rows:
+        found.setdefault(index, []).append(tuple(row))
     for index, key in enumerate(keys):
         db.remember(key, found.get(index, []))
 
