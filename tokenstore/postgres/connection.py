@@ -227,19 +227,16 @@ class PostgresDatabase:
         Raises as ``execute``."""
         for attempt in range(2):
             conn = self._connection()
+            beginning = self._pending_begin
             try:
-                with conn.pipeline():
-                    for part in self._pending_begin or ():
-                        conn.execute(part)
+                with self._pipeline(conn):
                     cursors = [conn.cursor() for _ in statements]
                     for cursor, (sql, params) in zip(cursors, statements):
                         cursor.execute(translate(sql)[0], list(params))
-                self._pending_begin = None
                 return [cursor.fetchall() for cursor in cursors]
             except psycopg.Error as exc:
                 failure = self._failure(conn, exc)
-                # A BEGIN on a connection found dead is tried once on a new one: nothing was done yet.
-                if attempt or self._pending_begin is None or self._conn is not None or not is_connection_failure(exc):
+                if not self._worth_a_new_connection(attempt, beginning is not None, exc):
                     raise failure from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -385,20 +382,17 @@ class PostgresDatabase:
     def _commit_batch(self) -> None:
         """Send the batch's held rows and COMMIT in one round trip (with its BEGIN and lock
         when no statement sent them). Raises as ``execute``; RuntimeError when a statement
-        failed in the transaction (rolled back: COMMIT would do that without a word)."""
+        failed in the transaction (the caller rolls it back: COMMIT would do that without a
+        word)."""
         writes = _grouped(self._batch_writes)
         if self._pending_begin is not None and not writes:
             self._pending_begin = None
             return  # nothing was sent, nothing to commit
         conn = self._connection()
         if conn.info.transaction_status == pq.TransactionStatus.INERROR:
-            self._abandon_batch()
             raise RuntimeError("a statement failed inside the transaction, which was rolled back")
         try:
-            with conn.pipeline():
-                for part in self._pending_begin or ():
-                    conn.execute(part)
-                self._pending_begin = None
+            with self._pipeline(conn):
                 for query, params in writes:
                     conn.cursor().executemany(query, params)
                 conn.execute("COMMIT")
@@ -480,13 +474,29 @@ class PostgresDatabase:
             self._conn = connect(self._url, lock_timeout=self._lock_timeout)
         return self._conn
 
+    @contextlib.contextmanager
+    def _pipeline(self, conn: psycopg.Connection) -> Iterator[None]:
+        """A pipeline on ``conn``, one round trip, opening with a batch's BEGIN and lock when
+        they were not sent yet (marked sent once it went through)."""
+        with conn.pipeline():
+            for part in self._pending_begin or ():
+                conn.execute(part)
+            yield
+        self._pending_begin = None
+
+    def _worth_a_new_connection(self, attempt: int, nothing_done: bool, exc: psycopg.Error) -> bool:
+        """True when a statement that failed with ``exc`` on its first ``attempt`` should
+        run again on a new connection: the connection was found dead (PostgreSQL restarted
+        since its last use; ``_failure`` dropped it) before anything was done on it."""
+        return not attempt and nothing_done and self._conn is None and is_connection_failure(exc)
+
     def _begin_if_pending(self) -> None:
         """Send a batch's BEGIN and lock, before a statement that is not sent with them.
         Raises _BatchNotBegun (for the whole batch, not the job that sent the statement)."""
         if self._pending_begin is not None:
             try:
                 self._run_plain("; ".join(self._pending_begin))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever stops the BEGIN stops the whole batch
                 raise _BatchNotBegun(exc) from None
             self._pending_begin = None
 
@@ -500,19 +510,13 @@ class PostgresDatabase:
                 if beginning is None:
                     cursor.execute(query, list(params))
                 else:
-                    with conn.pipeline():  # a batch's BEGIN and lock go in this round trip
-                        for part in beginning:
-                            conn.execute(part)
+                    with self._pipeline(conn):  # a batch's BEGIN and lock go in this round trip
                         cursor.execute(query, list(params))
-                    self._pending_begin = None
                 return cursor
             except psycopg.Error as exc:
                 failure = self._failure(conn, exc)
-                # Outside a transaction, or before a batch's BEGIN went through, nothing was
-                # done: on a connection found dead (PostgreSQL restarted since its last use)
-                # the statement is tried once more on a new one.
-                nothing_done = not self._depth or beginning is not None
-                if not attempt and nothing_done and self._conn is None and is_connection_failure(exc):
+                # Outside a transaction, or before a batch's BEGIN went through, nothing was done.
+                if self._worth_a_new_connection(attempt, not self._depth or beginning is not None, exc):
                     continue
                 if beginning is not None:
                     if self._conn is None or is_busy(exc):
@@ -537,8 +541,7 @@ class PostgresDatabase:
                 failure = self._failure(conn, exc)
                 if self._depth == 0 and self._conn is not None and conn.info.transaction_status != pq.TransactionStatus.IDLE:
                     self._rollback()  # BEGIN went through but the lock did not
-                retry = not attempt and query.startswith("BEGIN") and self._conn is None and is_connection_failure(exc)
-                if not retry:
+                if not self._worth_a_new_connection(attempt, query.startswith("BEGIN"), exc):
                     raise failure from None
 
     def _rollback(self) -> None:
