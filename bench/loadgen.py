@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from .procs import REPO_ROOT, regauth_env
 from .seed import Credentials
@@ -74,6 +75,35 @@ def write_scripts(workdir: Path, path: str, credentials: Credentials | None) -> 
         text = _LUA_ROTATE % (headers, json.dumps(path)) + text
     script.write_text(text)
     script.chmod(0o600)  # it holds secrets
+    return script
+
+
+_LUA_REFRESH = r"""
+local bodies = { %s }
+local prepared = {}
+local n = 0
+init = function(args)
+  for i, body in ipairs(bodies) do
+    prepared[i] = wrk.format("POST", "/token", { ["Content-Type"] = "application/x-www-form-urlencoded" }, body)
+  end
+end
+request = function()
+  n = n %% #prepared + 1
+  return prepared[n]
+end
+"""
+
+
+def write_refresh_script(workdir: Path, name: str, service: str, scope: str, refresh_tokens: list[str]) -> Path:
+    """Write the Lua script for wrk that rotates over ``refresh_tokens``, each a refresh-token
+    grant (``POST /token``, as docker sends for each pull and push once logged in) for
+    ``scope``; returns its path."""
+    script = workdir / f"wrk-refresh-{name}.lua"
+    bodies = ", ".join(json.dumps(urlencode({"grant_type": "refresh_token", "service": service, "scope": scope,
+                                             "client_id": "bench", "refresh_token": token}))
+                       for token in refresh_tokens)
+    script.write_text(_LUA_REFRESH % bodies + _LUA_DONE)
+    script.chmod(0o600)  # it holds refresh tokens
     return script
 
 

@@ -1,6 +1,7 @@
 """Phases (h) and (i): regauth on PostgreSQL.
 
-(h) runs warm and cold /token against one, two and three replicas (``regauth serve
+(h) runs warm and cold /token (and warm refresh-token grants, ``POST /token``, with one
+replica) against one, two and three replicas (``regauth serve
 --database URL``, each with its own data directory holding the same signing key) sharing one
 PostgreSQL database, and against the single-host SQLite server, in the same run, alternating
 between them; then measures where the write lock that serializes every write transaction
@@ -13,14 +14,16 @@ wrk runs one thread per replica, and each thread keeps its connections to its re
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import loadgen, pg_seed
 from .pg_server import BenchPostgres, LockSampler, TokenTransactions, lock_ceiling
-from .procs import connections_to, free_port, main_thread_cpu_seconds
+from .procs import connections_to, free_port, http_get, main_thread_cpu_seconds
 
 if TYPE_CHECKING:
     from .run import Bench, Regauth
@@ -115,12 +118,13 @@ class PostgresPhases:
         self.bench.warm_up(server, limit=60.0, connections=WARM_UP_CONNECTIONS,
                            settled_ms=max(100.0, 0.8 * self.per_check_ms))
 
-    def warm(self, servers: list[Regauth], connections: int, seconds: float) -> Measured:
-        """One wrk run of warm /token spread over ``servers`` (one wrk thread per server when
-        several); returns it with the CPU the servers and PostgreSQL spent meanwhile."""
+    def warm(self, servers: list[Regauth], connections: int, seconds: float, script: Path | None = None) -> Measured:
+        """One wrk run of warm /token (or ``script``'s requests, on one server) spread over
+        ``servers`` (one wrk thread per server when several); returns it with the CPU the
+        servers and PostgreSQL spent meanwhile."""
         bench = self.bench
         if len(servers) == 1:
-            script, threads = bench.rotate_script, None
+            script, threads = script or bench.rotate_script, None
         else:
             script, threads = loadgen.spread_script(bench.rotate_script, [s.port for s in servers]), len(servers)
         loops = [pid for s in servers for pid in s.worker_pids()]
@@ -157,6 +161,8 @@ class PostgresPhases:
                 setups[f"PostgreSQL, {count} replica{'s' if count > 1 else ''}"] = replicas[:count]
             parts = bench.args.replica_parts
             self.warm_table(setups)
+            if "refresh" in parts:
+                self.refresh_table({name: setups[name] for name in ("SQLite, one host", "PostgreSQL, 1 replica")})
             if "cold" in parts:
                 self.cold_table(setups)
             if "connections" in parts:
@@ -200,6 +206,48 @@ class PostgresPhases:
             target, met = ("≥ 0.7", ratio >= 0.7) if connections == 64 else ("", None)
             r.add("h", f"warm /token c={connections}, PostgreSQL ÷ SQLite on one host: throughput (p50)",
                   f"{ratio:.2f} ({p50:.2f})", target, met)
+
+    def refresh_table(self, setups: dict[str, list[Regauth]]) -> None:
+        """Warm refresh-token grants at c=64 on each set-up of one server (what docker sends
+        for each pull and push once logged in): the warm robots' refresh tokens, each from
+        its server, in turn; median of --repeat, the set-ups taking turns."""
+        from .run import SCOPE, SERVICE
+
+        bench, r, args = self.bench, self.bench.report, self.bench.args
+        scripts = {name: loadgen.write_refresh_script(bench.workdir, str(servers[0].port), SERVICE, SCOPE,
+                                                      self.refresh_tokens(servers[0]))
+                   for name, servers in setups.items()}
+        runs: dict[str, list[Measured]] = {name: [] for name in setups}
+        for _ in range(args.repeat):
+            for name, servers in setups.items():
+                runs[name].append(self.warm(servers, 64, args.duration, script=scripts[name]))
+        median = {}
+        for name, measured in runs.items():
+            chosen = median[name] = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2]
+            requests = max(1, sum(m.run.requests for m in measured))
+            cpu = f"{sum(m.regauth_cpu for m in measured) / requests * 1e6:.0f} µs of regauth CPU per request"
+            if name.startswith("PostgreSQL"):
+                cpu += f" + {sum(m.postgres_cpu for m in measured) / requests * 1e6:.0f} µs of PostgreSQL's"
+            run_ = chosen.run
+            r.add("h", f"warm refresh-token grant (POST /token), c=64, {name}",
+                  f"{run_.rate:,.0f} req/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)}, {cpu}"
+                  f"{'' if not run_.failures else f', {run_.failures} failed'}")
+        sqlite_run, pg_run = (median[name].run for name in setups)
+        r.add("h", "warm refresh-token grant c=64, PostgreSQL ÷ SQLite on one host: throughput (p50)",
+              f"{pg_run.rate / sqlite_run.rate:.2f} ({pg_run.p50_ms / sqlite_run.p50_ms:.2f})")
+
+    def refresh_tokens(self, server: Regauth) -> list[str]:
+        """A refresh token of each warm robot, from ``server`` (``offline_token=true``).
+        Raises RuntimeError when the server does not give one."""
+        tokens = []
+        for name in self.bench.seeded.warm.names:
+            status, body = http_get(server.url(f"{self.bench.token_path}&offline_token=true&client_id=bench"),
+                                    {"Authorization": loadgen.basic(name, self.bench.seeded.warm.secret)})
+            token = json.loads(body).get("refresh_token") if status == 200 else None
+            if not token:
+                raise RuntimeError(f"no refresh token for {name} from port {server.port}: {status} {body[:200]!r}")
+            tokens.append(token)
+        return tokens
 
     def cold_table(self, setups: dict[str, list[Regauth]]) -> None:
         """Cold /token on each set-up: every request a robot none of its servers has seen."""

@@ -646,8 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=_at_least_one, default=3,
                         help="(h): the most PostgreSQL replicas measured (1 to this many)")
     parser.add_argument("--replica-parts", type=lambda text: set(text.split(",")),
-                        default={"cold", "connections", "lock"},
-                        help="(h): what to measure beside warm /token, comma-separated (cold, connections, lock)")
+                        default={"refresh", "cold", "connections", "lock"},
+                        help="(h): what to measure beside warm /token, comma-separated (refresh, cold, "
+                             "connections, lock)")
     parser.add_argument("--budget", type=float, default=330.0, help="seconds the whole run may take")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (logs, databases)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results" / "latest.md")

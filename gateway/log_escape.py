@@ -9,6 +9,7 @@ lines of a traceback are indented, so each record starts exactly one line at col
 
 import logging
 import re
+import time
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -37,6 +38,21 @@ def escape_control(text: str) -> str:
 class EscapingFormatter(logging.Formatter):
     """A Formatter whose records each start one line: the message is escaped, and the
     traceback or stack lines that follow it are indented."""
+
+    _second: int | None = None
+    _second_text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """logging's own ``asctime`` (local time, milliseconds after a comma), with the part
+        to the second formatted once a second: strftime at every access log line cost 1.5 %
+        of a warm token request."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        return self.default_msec_format % (self._second_text, record.msecs)
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         record.message = escape_control(record.message)

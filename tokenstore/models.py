@@ -120,7 +120,12 @@ ANONYMOUS = Principal(kind="anonymous")
 class AccessReads:
     """What issuing a token to ``principal`` will read in the writer's transaction: the
     confirmation of its credential (``confirm``) and its role on each repository named
-    (``authorize``). A store may read these for a whole batch at once (``run_batch``)."""
+    (``authorize``). A store may read these for a whole batch at once (``run_batch``).
 
-    principal: Principal
+    For a refresh token, whose principal is known only once it is redeemed, ``principal``
+    is None and ``refresh_token`` is the token: its redemption (``redeem_refresh_token``)
+    and its robot's roles are what will be read."""
+
+    principal: Principal | None
     repositories: tuple[str, ...] = ()
+    refresh_token: str | None = field(default=None, repr=False)

@@ -24,6 +24,7 @@ from ..log_escape import escape_control
 from ..metrics import multiprocess as metrics_files
 from . import worker_status
 from .access_log import JsonAccessLogger
+from .accepting import ConnectionCounts, Sibling, serve_app
 from .worker_status import WorkerTable
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def _supervise(config: Config, sock: socket.socket) -> int:
     signal; returns 0, or 1 when workers died RESTART_LIMIT times within RESTART_WINDOW s."""
     workers: dict[int, int] = {}  # pid: its slot in the table of workers
     worker_status.share(WorkerTable(config.workers))
+    counts = ConnectionCounts(config.workers)
     stopping = False
     status = 0
 
@@ -97,7 +99,7 @@ def _supervise(config: Config, sock: socket.socket) -> int:
     signal.signal(signal.SIGINT, stop)
     deaths: collections.deque[float] = collections.deque()
     for slot in range(config.workers):
-        _start_worker(config, sock, workers, slot)
+        _start_worker(config, sock, workers, Sibling(counts, slot))
     while workers:
         try:
             pid, wait_status = os.wait()
@@ -119,7 +121,7 @@ def _supervise(config: Config, sock: socket.socket) -> int:
             stopping, status = True, 1
             _signal_all(workers)
             continue
-        _start_worker(config, sock, workers, slot)
+        _start_worker(config, sock, workers, Sibling(counts, slot))
     return status
 
 
@@ -143,10 +145,11 @@ def _ended(wait_status: int) -> str:
     return f"exited with status {code}"
 
 
-def _start_worker(config: Config, sock: socket.socket, workers: dict[int, int], slot: int) -> None:
+def _start_worker(config: Config, sock: socket.socket, workers: dict[int, int], sibling: Sibling) -> None:
     """Fork a worker serving on ``sock``, add its pid to ``workers`` and to the shared table's
-    ``slot``. Stop signals wait until it is in ``workers``, so that a stop never misses a
-    worker just started."""
+    slot (``sibling.slot``). Stop signals wait until it is in ``workers``, so that a stop never
+    misses a worker just started."""
+    sibling.counts.publish(sibling.slot, 0)  # a worker that died left its connections' count
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         pid = os.fork()
@@ -156,7 +159,7 @@ def _start_worker(config: Config, sock: socket.socket, workers: dict[int, int], 
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
             status = 1
             try:
-                _run_worker(config, sock)
+                _run_worker(config, sock, sibling)
                 status = 0
             except OSError as exc:  # a file it needs is missing or unreadable: no bug to trace
                 log.error("worker %d stopped: %s", os.getpid(), exc)
@@ -164,13 +167,13 @@ def _start_worker(config: Config, sock: socket.socket, workers: dict[int, int], 
                 log.exception("worker %d stopped on an error", os.getpid())
             finally:
                 os._exit(status)
-        workers[pid] = slot
-        worker_status.shared().set(slot, pid)
+        workers[pid] = sibling.slot
+        worker_status.shared().set(sibling.slot, pid)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
-def _run_worker(config: Config, sock: socket.socket) -> None:
+def _run_worker(config: Config, sock: socket.socket, sibling: Sibling | None = None) -> None:
     host, port = config.listen
     # No log format here names the caller, thread or process: skip finding them for every
     # record (the logging HOWTO's "Optimization" section).
@@ -180,7 +183,7 @@ def _run_worker(config: Config, sock: socket.socket) -> None:
     app = create_app(config)
     app.on_startup.append(_freeze_heap)
     access_log_class = JsonAccessLogger if config.log_format == "json" else AccessLogger
-    web.run_app(app, sock=sock, print=None, access_log_class=access_log_class, handle_signals=True)
+    serve_app(app, sock, access_log_class, sibling)
     sys.stdout.flush()
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from tokenstore import InvalidCredentials, Principal
+from tokenstore import AccessReads, InvalidCredentials, Principal
 from tokenstore.app_tokens import claims_person
 from tokenstore.federation import is_federated_credential
 from tokenstore.interface import TokenStore
@@ -178,8 +178,11 @@ class RefreshTokens:
         self._offload = offload
 
     async def authenticate(self, credentials: Credentials, then: Callable[[Principal], T]) -> Authenticated[T]:
-        """See ``Authenticator.authenticate``; never None."""
-        return await self._offload.write(self._redeem_then, credentials, then)
+        """See ``Authenticator.authenticate``; never None. The redemption, and the roles on
+        the repositories ``then`` names (an Issuance's ``repositories``), are read ahead
+        with the rest of the writer's batch where the store can."""
+        reads = AccessReads(None, getattr(then, "repositories", ()), refresh_token=credentials.password)
+        return await self._offload.write_reading(reads, self._redeem_then, credentials, then)
 
     def _redeem_then(self, credentials: Credentials, then: Callable[[Principal], T]) -> Authenticated[T]:
         principal = self._store.redeem_refresh_token(credentials.password)

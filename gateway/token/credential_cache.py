@@ -11,7 +11,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar
 
 from tokenstore import AccessReads, InvalidCredentials, Principal, hashing
 from tokenstore.interface import TokenStore
@@ -113,7 +113,9 @@ class CredentialChecker:
         database thread."""
         if then is None:
             return self._offload.database(self._confirm_then, principal, None, selector)
-        reads = then.reads(principal) if isinstance(then, ReadsAhead) else AccessReads(principal)
+        # Not isinstance(then, ReadsAhead): a runtime protocol check costs 2 % of a warm request.
+        reads_of = getattr(then, "reads", None)
+        reads = reads_of(principal) if reads_of is not None else AccessReads(principal)
         return self._offload.write_reading(reads, self._confirm_then, principal, then, selector)
 
     def _confirm_then(self, principal: Principal, then: Callable[[Principal], T] | None, selector: int | None):
@@ -137,7 +139,6 @@ class CredentialChecker:
         return principal
 
 
-@runtime_checkable
 class ReadsAhead(Protocol):
     """A ``then`` that says what it will read (a token issuance: its roles)."""
 

@@ -39,10 +39,15 @@ class Issuance:
         self.client = client_fields(request)
         self._refresh_client_id = refresh_client_id
 
+    @property
+    def repositories(self) -> tuple[str, ...]:
+        """The repositories the token is asked for (whose roles issuing it reads)."""
+        return tuple(s.resource.name for s in self._scopes if s.resource.type == "repository")
+
     def reads(self, principal: Principal) -> AccessReads:
         """Return what confirming ``principal`` and issuing to it will read: its role on each
         repository asked for (``credential_cache.ReadsAhead``)."""
-        return AccessReads(principal, tuple(s.resource.name for s in self._scopes if s.resource.type == "repository"))
+        return AccessReads(principal, self.repositories)
 
     def __call__(self, principal: Principal) -> Issued:
         """On the writer thread, with ``principal`` confirmed in this transaction: authorize,

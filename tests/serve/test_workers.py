@@ -164,6 +164,33 @@ async def test_two_workers_answer_on_one_port(server):
         assert bytes_written(pid) - before[pid] > 20 * 1000
 
 
+def established_per_worker(port: int, workers: list[int]) -> list[int]:
+    """How many connections to 127.0.0.1:``port`` each of ``workers`` has accepted."""
+    local = f"0100007F:{port:04X}"
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    accepted = [fields[9] for fields in rows if fields[1] == local and fields[3] == "01"]
+    return [len(socket_inodes(pid).intersection(accepted)) for pid in workers]
+
+
+def test_connections_opened_at_once_are_shared_evenly_by_the_workers(server):
+    """40 connections opened in a burst (as a load test or a proxy's connection pool opens
+    them) end up 20 and 20, give or take two: not most of them on the worker that woke first."""
+    process, port, _, _ = server
+    workers = children(process.pid)
+    burst = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]
+    try:
+        wait_for(lambda: sum(established_per_worker(port, workers)) == 40, 10, "every connection accepted")
+        counts = established_per_worker(port, workers)
+        assert max(counts) - min(counts) <= 4, counts
+        for conn in burst:  # and each is served
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        for conn in burst:
+            assert conn.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        for conn in burst:
+            conn.close()
+
+
 async def test_writes_in_other_processes_never_fail_token_requests(server):
     """Another process holds the write lock again and again, each time longer than the
     last_accessed write waits; every token request still succeeds and is audited."""

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
-from gateway.log_escape import EscapingFormatter, escape_control, escaping_handler
+from gateway.log_escape import LOG_FORMAT, EscapingFormatter, escape_control, escaping_handler
 from gateway.server.workers import AccessLogger
 from tests.conftest import SERVICE
 
@@ -86,3 +86,14 @@ async def test_a_user_name_with_a_newline_makes_one_log_line(config, store, log_
     text = log_stream.getvalue()
     assert "forged" in text  # the values did reach the log, escaped
     assert_one_line_per_record(text)
+
+
+@pytest.mark.parametrize("created", [0.0, 1.5, 1_700_000_000.999, 1_700_000_001.0004, 1_700_000_061.25])
+def test_asctime_is_what_logging_writes_though_formatted_once_a_second(created):
+    ours, logging_own = EscapingFormatter(LOG_FORMAT), logging.Formatter(LOG_FORMAT)
+    for moment in (created, created + 0.25, created + 1):  # the same second again, then the next
+        record = logging.LogRecord("regauth", logging.INFO, __file__, 1, "hello", None, None)
+        record.created, record.msecs = moment, (moment - int(moment)) * 1000 // 1
+        assert ours.format(record) == logging_own.format(record)
+    record.created = created
+    assert ours.formatTime(record, "%H:%M") == logging_own.formatTime(record, "%H:%M")

@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import logging
+import os
 import re
 
 import pytest
@@ -96,6 +97,25 @@ def test_any_other_request_id_is_replaced_by_a_new_one(given):
     made = request_id_for(given)
     assert NEW_ID.fullmatch(made) and made != given
     assert request_id_for(given) != made
+
+
+def test_new_request_ids_never_repeat_in_a_process_nor_across_forked_workers():
+    made_here = [request_id_for(None) for _ in range(1000)]
+    assert len(set(made_here)) == 1000 and all(NEW_ID.fullmatch(made) for made in made_here)
+    reading, writing = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker forked from this process makes ids of its own
+        try:
+            os.write(writing, " ".join(request_id_for(None) for _ in range(100)).encode())
+        finally:
+            os._exit(0)
+    os.close(writing)
+    with os.fdopen(reading) as pipe:
+        made_there = pipe.read().split()
+    os.waitpid(pid, 0)
+    assert len(made_there) == 100 and all(NEW_ID.fullmatch(made) for made in made_there)
+    made_here += [request_id_for(None) for _ in range(100)]
+    assert not set(made_there) & set(made_here)
 
 
 def test_query_values_that_could_hold_a_secret_are_hidden():

@@ -6,11 +6,14 @@ seen by every job of it."""
 import pytest
 
 from tests.conftest import FAST_BCRYPT_COST, FakeClock
-from tokenstore import AccessReads, Principal, Resource, hashing
+from tokenstore import AccessReads, InvalidCredentials, Principal, Resource, hashing
+from tokenstore.federation import credential_hash
 from tokenstore.names import parse_repository_name
-from tokenstore.postgres.read_ahead import confirmations, read_ahead, roles
+from tokenstore.postgres.read_ahead import confirmations, read_ahead, redeemed_roles, redemptions, roles
+from tokenstore.refresh_tokens import new_refresh_token
 from tokenstore.postgres.store import PostgresStore
 from tokenstore.sql.access import confirm_key, role_key
+from tokenstore.sql.refresh_tokens import redemption_key, redemption_sql
 
 REPOSITORIES = (
     "acme/app", "acme/pub", "acme/teamrepo", "acme/missing", "acme/deep/nested", "other/thing", "gone/old",
@@ -36,8 +39,20 @@ def login(store, username: str, secret: str) -> Principal:
 
 
 @pytest.fixture
-def principals(store, clock) -> dict[str, Principal]:
+def principals(world) -> dict[str, Principal]:
     """Robots in every state a confirmation or a role can be in, each logged in while it worked."""
+    return world[0]
+
+
+@pytest.fixture
+def refresh_tokens(world) -> dict[str, str]:
+    """A refresh token of each robot of ``principals``, issued while it worked."""
+    return world[1]
+
+
+@pytest.fixture
+def world(store, clock) -> tuple[dict[str, Principal], dict[str, str]]:
+    """``principals`` and their ``refresh_tokens``."""
     for namespace in ("acme", "other", "gone"):
         store.create_namespace(namespace)
     for name, visibility in (("acme/app", "private"), ("acme/pub", "public"), ("acme/teamrepo", "private"),
@@ -62,13 +77,14 @@ def principals(store, clock) -> dict[str, Principal]:
     principals = {name: login(store, name, secret) for name, secret in secrets.items()}
     expiring = store.create_robot_expiring("acme+soon", expires_at=clock() + 60)
     principals["acme+soon"] = login(store, "acme+soon", expiring.secret)
+    tokens = {name: store.issue_refresh_token(principal) for name, principal in principals.items()}
     # Then taken away, in every way there is.
     store.set_robot_disabled("acme+disabled", True)
     store.delete_robot("acme+deleted")
     store.regenerate_secret("acme+replaced")
     store.delete_namespace("gone")
     clock.advance(120)  # acme+soon's secret has expired
-    return principals
+    return principals, tokens
 
 
 def test_what_is_read_ahead_is_what_each_job_would_read(store, principals, clock):
@@ -166,15 +182,115 @@ def test_a_change_committed_before_the_batch_is_seen_by_every_job(store, princip
     assert hashing.selector(issued.secret) is not None
 
 
-def test_the_statements_read_ahead_find_their_rows_through_indexes(store, principals, clock):
+def test_the_statements_read_ahead_find_their_rows_through_indexes(store, principals, refresh_tokens, clock):
     """As every statement of the token path (tests/unit/test_hot_path_queries.py): with
     sequential scans disabled none is chosen, so no table is read whole however many robots
     and grants there are."""
     robots = [principals[name] for name in ("acme+writer", "acme+teamed", "other+bot")]
     asked = [(p, parse_repository_name(r)) for p in robots for r in ("acme/app", "acme/teamrepo", "other/x")]
     db = store.db
-    for sql, params in (confirmations(robots, clock()), roles(asked)):
+    tokens = [credential_hash(refresh_tokens[name]) for name in ("acme+writer", "acme+teamed", "other+bot")]
+    redeeming = [(token_hash, name) for token_hash in tokens for _, name in asked[:3]]
+    for sql, params in (confirmations(robots, clock()), roles(asked), redemptions(tokens, clock()),
+                        redeemed_roles(redeeming)):
         with store.transaction():
             db.execute("SET LOCAL enable_seqscan = off")
             plan = [row[0] for row in db.execute("EXPLAIN " + sql, params)]
         assert [step for step in plan if "Seq Scan" in step] == [], "\n".join(plan)
+
+
+def test_what_is_read_ahead_for_refresh_tokens_is_what_each_redemption_would_read(
+        store, principals, refresh_tokens, clock):
+    unknown = new_refresh_token()  # the right shape, never issued
+    tokens = {**refresh_tokens, "unknown": unknown, "malformed": "not-a-refresh-token"}
+    reads = [AccessReads(None, REPOSITORIES, refresh_token=token) for token in tokens.values()]
+    db = store.db
+    with store.transaction():
+        read_ahead(db, reads, clock)
+        for name, token in tokens.items():
+            token_hash = credential_hash(token)
+            ahead = db.recall(redemption_key(token_hash))
+            if name == "malformed":  # refused before anything is read
+                assert ahead is None
+                continue
+            assert ahead is not None, name
+            assert ahead == db.execute(redemption_sql("?"), [token_hash, clock(), clock()]).fetchall(), name
+            if name not in principals:
+                continue
+            for repository in REPOSITORIES[:-1]:
+                repository_name = parse_repository_name(repository)
+                roles_ahead = db.recall(role_key(principals[name], repository_name))
+                own = store._role_rows(principals[name], repository_name)
+                # Nothing is kept for a namespace that is not live (the job reads for itself).
+                assert roles_ahead is not None or own == [], (name, repository)
+                if roles_ahead is not None:
+                    assert sorted(roles_ahead, key=repr) == sorted(own, key=repr), (name, repository)
+    redeemable = {name for name, token in tokens.items()
+                  if db.execute(redemption_sql("?"), [credential_hash(token), clock(), clock()]).fetchall()}
+    assert redeemable == {"acme+writer", "acme+namespace_admin", "acme+teamed", "acme+creator", "acme+plain",
+                          "other+bot"}
+
+
+def test_a_batch_of_refresh_token_grants_answers_from_two_statements_in_one_round_trip(
+        store, principals, refresh_tokens, clock, monkeypatch):
+    db = store.db
+    sent: list[str] = []
+    trips: list[int] = []
+    run, read_together = db._run, db.read_together
+    monkeypatch.setattr(db, "_run", lambda query, params: (sent.append(query), run(query, params))[1])
+
+    def reading_together(statements):
+        trips.append(len(statements))
+        sent.extend(sql for sql, _ in statements)
+        return read_together(statements)
+
+    monkeypatch.setattr(db, "read_together", reading_together)
+
+    def issue(token: str, repository: str):
+        def job():
+            try:
+                principal = store.redeem_refresh_token(token)
+            except InvalidCredentials:
+                return "refused"
+            return principal.username, sorted(store.authorize(principal, Resource("repository", repository), PULL_PUSH))
+        return job
+
+    asked = [("acme+writer", "acme/app"), ("acme+writer", "acme/pub"), ("acme+teamed", "acme/teamrepo"),
+             ("acme+namespace_admin", "acme/deep/nested"), ("acme+plain", "acme/app"), ("acme+disabled", "acme/app"),
+             ("acme+deleted", "acme/app"), ("acme+replaced", "acme/app"), ("acme+soon", "acme/app"),
+             ("other+bot", "other/thing"), ("other+bot", "acme/pub"), ("gone+bot", "gone/old")]
+    for token in refresh_tokens.values():  # uses recorded now: redeeming writes nothing in the batch
+        try:
+            store.redeem_refresh_token(token)
+        except InvalidCredentials:
+            pass
+    sent.clear()
+    trips.clear()
+    outcomes = store.run_batch(
+        [issue(refresh_tokens[robot], repository) for robot, repository in asked],
+        [AccessReads(None, (repository,), refresh_token=refresh_tokens[robot]) for robot, repository in asked],
+    )
+    assert [result for ok, result in outcomes if ok] == [
+        ("acme+writer", ["pull", "push"]), ("acme+writer", ["pull"]), ("acme+teamed", ["pull", "push"]),
+        ("acme+namespace_admin", ["pull", "push"]), ("acme+plain", []), "refused", "refused", "refused", "refused",
+        ("other+bot", ["pull"]), ("other+bot", ["pull"]), "refused",
+    ]
+    assert len(sent) == 2, "\n".join(sent)  # the redemptions and the roles, for all twelve
+    assert trips == [2]
+    sent.clear()
+    again = store.run_batch([issue(refresh_tokens[robot], repository) for robot, repository in asked])
+    assert again == outcomes
+    assert len(sent) > 12
+
+
+def test_a_regenerate_committed_before_the_batch_refuses_its_refresh_tokens(store, principals, refresh_tokens):
+    token = refresh_tokens["acme+writer"]
+    store.regenerate_secret("acme+writer")
+
+    def redeem():
+        try:
+            return store.redeem_refresh_token(token).username
+        except InvalidCredentials:
+            return "refused"
+
+    assert store.run_batch([redeem], [AccessReads(None, ("acme/app",), refresh_token=token)]) == [(True, "refused")]

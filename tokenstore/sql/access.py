@@ -53,7 +53,12 @@ def confirm_key(principal: Principal) -> tuple:
 
 def role_key(principal: Principal, name: RepositoryName) -> tuple:
     """The key under which a read ahead of the robot's role on repository ``name`` is remembered."""
-    return ("role", principal.namespace_id, principal.robot_id, name.namespace, name.name)
+    return robot_role_key(principal.namespace_id, principal.robot_id, name)
+
+
+def robot_role_key(namespace_id: int | None, robot_id: int | None, name: RepositoryName) -> tuple:
+    """``role_key`` of the robot ``robot_id`` of namespace ``namespace_id``."""
+    return ("role", namespace_id, robot_id, name.namespace, name.name)
 
 
 class AccessQueries(QueryBase):

@@ -11,6 +11,27 @@ from .connection import SqlDatabase
 from .secret_lifecycle import live_secret
 
 
+def redemption_sql(token_hash: str) -> str:
+    """The statement ``redeem_refresh_token`` reads with: the token's and its robot's rows
+    while robot, namespace and secret are all live (no row otherwise). ``token_hash`` is an
+    SQL expression: ``?`` for one token, a column of the list a backend reads a batch's
+    ahead for (tokenstore/postgres/read_ahead.py). Its other two parameters are the time
+    now, twice."""
+    return (
+        "SELECT t.id, t.last_used, r.id, r.namespace_id, n.name, r.shortname, r.last_accessed, s.id, s.last_used"
+        " FROM refresh_tokens t JOIN robot_secrets s ON s.id = t.secret_id AND s.robot_id = t.robot_id"
+        " JOIN robots r ON r.id = t.robot_id JOIN namespaces n ON n.id = r.namespace_id"
+        f" WHERE t.hash = {token_hash} AND r.deleted_at IS NULL AND r.disabled_at IS NULL AND n.deleted_at IS NULL"
+        f" AND {live_secret()}"
+    )
+
+
+def redemption_key(token_hash: str) -> tuple:
+    """The key under which a read ahead of the redemption of the token hashed ``token_hash``
+    is remembered."""
+    return ("redeem", token_hash)
+
+
 def _live_secret(db: SqlDatabase, secret_id: int, robot_id: int, now: float) -> tuple | None:
     """Return a row when secret ``secret_id`` of robot ``robot_id`` still authenticates and
     its robot and namespace are live and the robot is enabled; None otherwise."""
@@ -68,17 +89,13 @@ class RefreshTokenQueries(QueryBase):
         now = self.clock()
         if not rules.has_refresh_token_shape(token):
             raise InvalidCredentials(rules.REFRESH_TOKEN_INVALID)
-        row = self.db.execute(
-            "SELECT t.id, t.last_used, r.id, r.namespace_id, n.name, r.shortname, r.last_accessed, s.id, s.last_used"
-            " FROM refresh_tokens t JOIN robot_secrets s ON s.id = t.secret_id AND s.robot_id = t.robot_id"
-            " JOIN robots r ON r.id = t.robot_id JOIN namespaces n ON n.id = r.namespace_id"
-            " WHERE t.hash = ? AND r.deleted_at IS NULL AND r.disabled_at IS NULL AND n.deleted_at IS NULL"
-            f" AND {live_secret()}",
-            [credential_hash(token), now, now],
-        ).fetchone()
-        if row is None:
+        token_hash = credential_hash(token)
+        rows = self.db.recall(redemption_key(token_hash))
+        if rows is None:
+            rows = self.db.execute(redemption_sql("?"), [token_hash, now, now]).fetchall()
+        if not rows:
             raise InvalidCredentials(rules.REFRESH_TOKEN_INVALID)
-        token_id, last_used, robot_id, namespace_id, namespace, shortname, last_accessed, secret_id, secret_last_used = row
+        token_id, last_used, robot_id, namespace_id, namespace, shortname, last_accessed, secret_id, secret_last_used = rows[0]
         # A refresh token stands for its secret: using it is using the secret.
         self._record_use(robot_id, last_accessed, now, secret_id, secret_last_used)
         if last_used is None or now - last_used >= rules.REFRESH_TOKEN_USE_INTERVAL:
