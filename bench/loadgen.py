@@ -27,19 +27,31 @@ done = function(summary, latency, requests)
 end
 """
 
+# Each request of ``prepare`` (a Lua function of i returning wrk.format's arguments), in turn.
 _LUA_ROTATE = r"""
-local headers = { %s }
-local path = %s
+local count = %d
+%s
 local prepared = {}
 local n = 0
 init = function(args)
-  for i, value in ipairs(headers) do
-    prepared[i] = wrk.format("GET", path, { ["Authorization"] = value })
+  for i = 1, count do
+    prepared[i] = wrk.format(prepare(i))
   end
 end
 request = function()
   n = n %% #prepared + 1
   return prepared[n]
+end
+"""
+_LUA_GETS = r"""
+local headers = { %s }
+local path = %s
+local prepare = function(i) return "GET", path, { ["Authorization"] = headers[i] } end
+"""
+_LUA_POSTS = r"""
+local bodies = { %s }
+local prepare = function(i)
+  return "POST", "/token", { ["Content-Type"] = "application/x-www-form-urlencoded" }, bodies[i]
 end
 """
 
@@ -72,26 +84,10 @@ def write_scripts(workdir: Path, path: str, credentials: Credentials | None) -> 
     text = _LUA_DONE
     if credentials:
         headers = ", ".join(json.dumps(basic(name, credentials.secret)) for name in credentials.names)
-        text = _LUA_ROTATE % (headers, json.dumps(path)) + text
+        text = _LUA_ROTATE % (len(credentials.names), _LUA_GETS % (headers, json.dumps(path))) + text
     script.write_text(text)
     script.chmod(0o600)  # it holds secrets
     return script
-
-
-_LUA_REFRESH = r"""
-local bodies = { %s }
-local prepared = {}
-local n = 0
-init = function(args)
-  for i, body in ipairs(bodies) do
-    prepared[i] = wrk.format("POST", "/token", { ["Content-Type"] = "application/x-www-form-urlencoded" }, body)
-  end
-end
-request = function()
-  n = n %% #prepared + 1
-  return prepared[n]
-end
-"""
 
 
 def write_refresh_script(workdir: Path, name: str, service: str, scope: str, refresh_tokens: list[str]) -> Path:
@@ -102,7 +98,7 @@ def write_refresh_script(workdir: Path, name: str, service: str, scope: str, ref
     bodies = ", ".join(json.dumps(urlencode({"grant_type": "refresh_token", "service": service, "scope": scope,
                                              "client_id": "bench", "refresh_token": token}))
                        for token in refresh_tokens)
-    script.write_text(_LUA_REFRESH % bodies + _LUA_DONE)
+    script.write_text(_LUA_ROTATE % (len(refresh_tokens), _LUA_POSTS % bodies) + _LUA_DONE)
     script.chmod(0o600)  # it holds refresh tokens
     return script
 

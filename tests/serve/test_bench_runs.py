@@ -31,6 +31,8 @@ POSTGRES_SECTIONS = {
         *(f"warm /token, c={c}{OPENED.get((setup, c), '')}, {setup}" for setup in SETUPS for c in (16, 64)),
         *(f"cold /token, c={c}, {setup}" for setup in SETUPS for c in (16, 64)),
         "warm /token c=64, PostgreSQL ÷ SQLite on one host",
+        *(f"warm refresh-token grant (POST /token), c=64, {setup}" for setup in SETUPS[:2]),
+        "warm refresh-token grant c=64, PostgreSQL ÷ SQLite on one host",
         "PostgreSQL connections of each replica's serving processes",
         *(f"write lock during warm /token c=64, {setup}" for setup in SETUPS[1:]),
         "write lock alone",

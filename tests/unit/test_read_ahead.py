@@ -34,6 +34,25 @@ def store(postgres_url, clock):
     opened.close()
 
 
+@pytest.fixture
+def recorded(store, monkeypatch) -> tuple[list[str], list[int]]:
+    """Every statement with parameters the store's connection sends, and the number of
+    statements of each read_together round trip, from now on."""
+    db = store.db
+    sent: list[str] = []
+    trips: list[int] = []
+    run, read_together = db._run, db.read_together
+    monkeypatch.setattr(db, "_run", lambda query, params: (sent.append(query), run(query, params))[1])
+
+    def reading_together(statements):
+        trips.append(len(statements))
+        sent.extend(sql for sql, _ in statements)
+        return read_together(statements)
+
+    monkeypatch.setattr(db, "read_together", reading_together)
+    return sent, trips
+
+
 def login(store, username: str, secret: str) -> Principal:
     return store.authenticate(username, secret, record_use=False)
 
@@ -107,19 +126,8 @@ def test_what_is_read_ahead_is_what_each_job_would_read(store, principals, clock
                          "other+bot"}
 
 
-def test_a_batch_answers_from_what_it_read_ahead_in_two_statements(store, principals, clock, monkeypatch):
-    db = store.db
-    sent: list[str] = []  # every statement with parameters the connection sends
-    trips: list[int] = []  # the statements of each read_together round trip
-    run, read_together = db._run, db.read_together
-    monkeypatch.setattr(db, "_run", lambda query, params: (sent.append(query), run(query, params))[1])
-
-    def reading_together(statements):
-        trips.append(len(statements))
-        sent.extend(sql for sql, _ in statements)
-        return read_together(statements)
-
-    monkeypatch.setattr(db, "read_together", reading_together)
+def test_a_batch_answers_from_what_it_read_ahead_in_two_statements(store, principals, clock, recorded):
+    sent, trips = recorded
 
     def issue(principal: Principal, repository: str):
         def job():
@@ -232,19 +240,8 @@ def test_what_is_read_ahead_for_refresh_tokens_is_what_each_redemption_would_rea
 
 
 def test_a_batch_of_refresh_token_grants_answers_from_two_statements_in_one_round_trip(
-        store, principals, refresh_tokens, clock, monkeypatch):
-    db = store.db
-    sent: list[str] = []
-    trips: list[int] = []
-    run, read_together = db._run, db.read_together
-    monkeypatch.setattr(db, "_run", lambda query, params: (sent.append(query), run(query, params))[1])
-
-    def reading_together(statements):
-        trips.append(len(statements))
-        sent.extend(sql for sql, _ in statements)
-        return read_together(statements)
-
-    monkeypatch.setattr(db, "read_together", reading_together)
+        store, principals, refresh_tokens, clock, recorded):
+    sent, trips = recorded
 
     def issue(token: str, repository: str):
         def job():
