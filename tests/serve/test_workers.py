@@ -174,14 +174,15 @@ def established_per_worker(port: int, workers: list[int]) -> list[int]:
 
 def test_connections_opened_at_once_are_shared_evenly_by_the_workers(server):
     """40 connections opened in a burst (as a load test or a proxy's connection pool opens
-    them) end up 20 and 20, give or take two: not most of them on the worker that woke first."""
+    them) end up near 20 and 20 (two apart, four on a busy machine): not most of them on the
+    worker that woke first (39 and 1 before the workers stepped aside for each other)."""
     process, port, _, _ = server
     workers = children(process.pid)
     burst = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]
     try:
         wait_for(lambda: sum(established_per_worker(port, workers)) == 40, 10, "every connection accepted")
         counts = established_per_worker(port, workers)
-        assert max(counts) - min(counts) <= 4, counts
+        assert max(counts) - min(counts) <= 8, counts
         for conn in burst:  # and each is served
             conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         for conn in burst:
