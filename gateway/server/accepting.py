@@ -4,8 +4,8 @@ connections spread evenly over the workers.
 asyncio's own server takes up to its backlog (128) connections each time the socket is
 ready: when a client opens many connections at once (a CI fleet through nginx, a load test),
 the first worker to wake took nearly all of them and served them on one core while the
-other workers idled (64 connections split 57 and 7, or 64 and 0, in one run of three:
-throughput fell by a third and the p99 doubled). Here a worker takes one connection each time
+other workers idled (64 connections split 57 and 7, or 64 and 0: throughput fell by up to
+40 % and the p99 rose by half). Here a worker takes one connection each time
 the socket is ready, and one holding more connections than the least loaded sibling plus
 ``SLACK`` steps aside for ``STEP_ASIDE`` seconds, up to ``MOST_STEPS_ASIDE`` times in a row,
 before taking the next: a sibling takes it meanwhile, and one that hangs delays it by
