@@ -61,6 +61,21 @@ class Measured:
     loop_cpu: float
 
 
+def _median_and_summary(name: str, measured: list[Measured]) -> tuple[Measured, str]:
+    """Return the median run of ``measured`` (by throughput) and the table's words for it:
+    rate, p50, p99, and the CPU per request over all the runs (PostgreSQL's too for a
+    set-up ``name``d PostgreSQL)."""
+    chosen = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2]
+    run_ = chosen.run
+    requests = max(1, sum(m.run.requests for m in measured))
+    cpu = (f"{sum(m.regauth_cpu for m in measured) / requests * 1e6:.0f} µs of regauth CPU per request "
+           f"({sum(m.loop_cpu for m in measured) / requests * 1e6:.0f} on the event loops)")
+    if name.startswith("PostgreSQL"):
+        cpu += f" + {sum(m.postgres_cpu for m in measured) / requests * 1e6:.0f} µs of PostgreSQL's"
+    return chosen, (f"{run_.rate:,.0f} req/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)}, {cpu}"
+                    f"{'' if not run_.failures else f', {run_.failures} failed'}")
+
+
 class PostgresPhases:
     """Phases (h) and (i) of ``bench``, on a PostgreSQL server they start on first use;
     ``close`` stops it."""
@@ -184,21 +199,13 @@ class PostgresPhases:
                     runs[name, connections].append(self.warm(servers, connections, args.duration))
         median: dict[tuple[str, int], Measured] = {}
         for (name, connections), measured in runs.items():
-            chosen = median[name, connections] = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2]
+            chosen, summary = _median_and_summary(name, measured)
+            median[name, connections] = chosen
             run_ = chosen.run
-            mine, theirs = (sum(m.regauth_cpu for m in measured), sum(m.postgres_cpu for m in measured))
-            loop = sum(m.loop_cpu for m in measured)
-            requests = max(1, sum(m.run.requests for m in measured))
-            cpu = (f"{mine / requests * 1e6:.0f} µs of regauth CPU per request ({loop / requests * 1e6:.0f} on the "
-                   f"event loops)")
-            if name.startswith("PostgreSQL"):
-                cpu += f" + {theirs / requests * 1e6:.0f} µs of PostgreSQL's"
             opened = f" ({run_.connections} connections)" if run_.connections != connections else ""
             target, met = ("p99 ≤ 25 ms", run_.p99_ms <= 25 and run_.failures == 0) \
                 if connections == 64 and name.startswith("PostgreSQL") else ("", None)
-            r.add("h", f"warm /token, c={connections}{opened}, {name}",
-                  f"{run_.rate:,.0f} req/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)}, {cpu}"
-                  f"{'' if not run_.failures else f', {run_.failures} failed'}", target, met)
+            r.add("h", f"warm /token, c={connections}{opened}, {name}", summary, target, met)
         sqlite_name, one = "SQLite, one host", "PostgreSQL, 1 replica"
         for connections in WARM_CONNECTIONS:
             ratio = median[one, connections].run.rate / median[sqlite_name, connections].run.rate
@@ -223,15 +230,8 @@ class PostgresPhases:
                 runs[name].append(self.warm(servers, 64, args.duration, script=scripts[name]))
         median = {}
         for name, measured in runs.items():
-            chosen = median[name] = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2]
-            requests = max(1, sum(m.run.requests for m in measured))
-            cpu = f"{sum(m.regauth_cpu for m in measured) / requests * 1e6:.0f} µs of regauth CPU per request"
-            if name.startswith("PostgreSQL"):
-                cpu += f" + {sum(m.postgres_cpu for m in measured) / requests * 1e6:.0f} µs of PostgreSQL's"
-            run_ = chosen.run
-            r.add("h", f"warm refresh-token grant (POST /token), c=64, {name}",
-                  f"{run_.rate:,.0f} req/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)}, {cpu}"
-                  f"{'' if not run_.failures else f', {run_.failures} failed'}")
+            median[name], summary = _median_and_summary(name, measured)
+            r.add("h", f"warm refresh-token grant (POST /token), c=64, {name}", summary)
         sqlite_run, pg_run = (median[name].run for name in setups)
         r.add("h", "warm refresh-token grant c=64, PostgreSQL ÷ SQLite on one host: throughput (p50)",
               f"{pg_run.rate / sqlite_run.rate:.2f} ({pg_run.p50_ms / sqlite_run.p50_ms:.2f})")

@@ -85,13 +85,13 @@ def read_ahead(db: PostgresDatabase, reads: Sequence[AccessReads | None], clock:
     hashes = list(redeemed)
     asked_redeeming = [(token_hash, name) for token_hash, repositories in redeemed.items()
                        for name in _names(repositories)]
-    reading = [
-        (principals, confirmations(principals, now) if principals else None, _remember_confirmations),
-        (asked, roles(asked) if asked else None, _remember_roles),
-        (hashes, redemptions(hashes, now) if hashes else None, _remember_redemptions),
-        (asked_redeeming, redeemed_roles(asked_redeeming) if asked_redeeming else None, _remember_redeemed_roles),
-    ]
-    reading = [(listed, statement, remember) for listed, statement, remember in reading if statement is not None]
+    # Each list with its statement and what remembers its answer; an empty list reads nothing.
+    reading = [(listed, statement, remember) for listed, statement, remember in (
+        (principals, confirmations(principals, now), _remember_confirmations),
+        (asked, roles(asked), _remember_roles),
+        (hashes, redemptions(hashes, now), _remember_redemptions),
+        (asked_redeeming, redeemed_roles(asked_redeeming), _remember_redeemed_roles),
+    ) if listed]
     if not reading:
         return
     answers = db.read_together([statement for _, statement, _ in reading])
