@@ -243,9 +243,11 @@ class PostgresPhases:
         for name in self.bench.seeded.warm.names:
             status, body = http_get(server.url(f"{self.bench.token_path}&offline_token=true&client_id=bench"),
                                     {"Authorization": loadgen.basic(name, self.bench.seeded.warm.secret)})
-            token = json.loads(body).get("refresh_token") if status == 200 else None
-            if not token:
+            if status != 200:  # an error's body names no secret
                 raise RuntimeError(f"no refresh token for {name} from port {server.port}: {status} {body[:200]!r}")
+            token = json.loads(body).get("refresh_token")
+            if not token:  # the reply holds a bearer token: not shown
+                raise RuntimeError(f"no refresh token for {name} from port {server.port} in its 200 reply")
             tokens.append(token)
         return tokens
 
