@@ -3,25 +3,43 @@
 prometheus_client's multiprocess mode: each process writes its values to files of its own in
 PROMETHEUS_MULTIPROC_DIR, and a scrape of any worker adds up every file. The serve parent
 makes a fresh directory before it forks (counts of an earlier run must not be added in), and
-removes it at exit. The variable must be set before prometheus_client is first imported.
+removes it at exit; the directory of a server that was killed is removed by the next one to
+start (``leftovers``). The variable must be set before prometheus_client is first imported.
 """
 
+import logging
 import os
 import shutil
 import sys
 import tempfile
 
+from . import leftovers
+
+log = logging.getLogger(__name__)
+
 ENVIRONMENT_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 _directory: str | None = None
+_lock: int | None = None  # the descriptor holding the directory's lock
 
 
 def prepare() -> str:
-    """Create a fresh directory, readable by this user only (0700), for the metric files of
-    this server's processes, and point prometheus_client at it; returns its path. Raises
-    OSError when the temporary directory (TMPDIR) is not writable."""
-    global _directory
-    _directory = tempfile.mkdtemp(prefix="regauth-metrics-")
+    """Remove the directories killed servers left in the temporary directory (TMPDIR), then
+    create a fresh one, readable by this user only (0700) and locked as in use, for the
+    metric files of this server's processes, and point prometheus_client at it; returns its
+    path. Raises OSError when the temporary directory is not writable."""
+    global _directory, _lock
+    parent = tempfile.gettempdir()
+    removed = leftovers.sweep(parent)
+    if removed:
+        log.info("metrics: removed %d directories left by servers no longer running from %s", removed, parent)
+    _directory = tempfile.mkdtemp(prefix=leftovers.PREFIX, dir=parent)
+    try:
+        _lock = leftovers.hold(_directory)
+    except OSError as exc:
+        # Serving matters more: unlocked, the directory is kept like one of an older version.
+        log.warning("metrics: %s could not be locked (%s): if this server is killed, it is removed only a day later",
+                    _directory, exc)
     os.environ[ENVIRONMENT_VARIABLE] = _directory
     values = sys.modules.get("prometheus_client.values")
     if values is not None:  # imported already: make the values made from now on use the files
@@ -46,11 +64,14 @@ def worker_ended(pid: int) -> None:
 
 
 def remove() -> None:
-    """Remove the directory ``prepare`` made, if any. Returns nothing."""
-    global _directory
+    """Remove the directory ``prepare`` made, if any, and release its lock. Returns nothing."""
+    global _directory, _lock
     if _directory is None:
         return
     shutil.rmtree(_directory, ignore_errors=True)
+    if _lock is not None:
+        os.close(_lock)
+        _lock = None
     if os.environ.get(ENVIRONMENT_VARIABLE) == _directory:
         del os.environ[ENVIRONMENT_VARIABLE]
     _directory = None
