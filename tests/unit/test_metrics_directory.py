@@ -6,13 +6,15 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,8 @@ HOLDER = (
     "import sys; from gateway.metrics import multiprocess; print(multiprocess.prepare(), flush=True); sys.stdin.read()"
 )
 DAY = 86400
+# The user permissions are checked as when this process is root.
+NOBODY = 65534
 
 
 @pytest.fixture
@@ -173,27 +177,80 @@ def test_another_users_directory_is_left_alone(tmp):
     assert (theirs / leftovers.LOCK_NAME).exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root lists a directory without read permission")
-def test_a_temporary_directory_that_cannot_be_listed_still_serves(tmp):
-    stale(tmp / "regauth-metrics-killed")
-    tmp.chmod(0o300)  # writable, not readable
+@pytest.fixture
+def unprivileged_tmp(tmp) -> Iterator[Path]:
+    """A temporary directory for ``as_unprivileged``: under root, one the user NOBODY owns and
+    can reach (pytest's own is private to root); else ``tmp``."""
+    if os.geteuid() != 0:
+        yield tmp
+        return
+    made = Path(tempfile.mkdtemp(dir="/tmp", prefix="regauth-test-"))
+    os.chown(made, NOBODY, NOBODY)
+    tempfile.tempdir = str(made)  # restored by ``tmp``'s monkeypatch
     try:
-        made = Path(multiprocess.prepare())
-        assert made.is_dir()
+        yield made
     finally:
-        tmp.chmod(0o700)
-    assert (tmp / "regauth-metrics-killed").is_dir()
+        made.chmod(0o700)
+        for path in made.rglob("*"):
+            with contextlib.suppress(OSError):
+                path.chmod(0o700)
+        shutil.rmtree(made, ignore_errors=True)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a directory without read permission")
-def test_a_directory_that_cannot_be_read_is_left_alone(tmp):
-    unreadable = stale(tmp / "regauth-metrics-unreadable")
-    unreadable.chmod(0)
-    try:
-        made = Path(multiprocess.prepare())
-        assert sorted(tmp.iterdir()) == sorted([unreadable, made])
-    finally:
-        unreadable.chmod(0o700)
+def as_unprivileged(check: Callable[[], None]) -> None:
+    """Run ``check`` where file permissions bind: here when this process is not root, else in
+    a forked child that has become the user NOBODY. Raises AssertionError with the child's
+    traceback when it failed there."""
+    if os.geteuid() != 0:
+        check()
+        return
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status = 1
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            check()
+            status = 0
+        except BaseException:  # noqa: BLE001 - reported to the parent
+            os.write(write, traceback.format_exc().encode())
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        report = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, report
+
+
+def test_a_temporary_directory_that_cannot_be_listed_still_serves(unprivileged_tmp):
+    def check():
+        stale(unprivileged_tmp / "regauth-metrics-killed")
+        unprivileged_tmp.chmod(0o300)  # writable, not readable
+        try:
+            made = Path(multiprocess.prepare())
+            assert made.is_dir()
+        finally:
+            unprivileged_tmp.chmod(0o700)
+        assert (unprivileged_tmp / "regauth-metrics-killed").is_dir()
+
+    as_unprivileged(check)
+
+
+def test_a_directory_that_cannot_be_read_is_left_alone(unprivileged_tmp):
+    def check():
+        unreadable = stale(unprivileged_tmp / "regauth-metrics-unreadable")
+        unreadable.chmod(0)
+        try:
+            made = Path(multiprocess.prepare())
+            assert sorted(unprivileged_tmp.iterdir()) == sorted([unreadable, made])
+        finally:
+            unreadable.chmod(0o700)
+
+    as_unprivileged(check)
 
 
 def test_an_unreadable_temporary_directory_sweeps_nothing(tmp_path):
