@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import resource
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ class Run:
     failures: int
     # Connections wrk kept open (it gives each thread connections // threads); 0: not known.
     connections: int = 0
+    # CPU seconds the load generator itself spent (user + system); 0: not measured.
+    client_cpu_seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -133,7 +136,10 @@ def wrk(url: str, *, connections: int, seconds: float, script: Path, threads: in
     per thread."""
     threads = threads or min(2, connections)
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, math.ceil(seconds))}s", "--timeout", "10s", "-s", str(script), url]
+    spent_before = _children_cpu_seconds()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    # What this process's waited-for children spent: wrk alone, as nothing else ends meanwhile.
+    client_cpu = _children_cpu_seconds() - spent_before
     line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if result.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr.strip() or result.stdout[-500:]}")
@@ -142,7 +148,14 @@ def wrk(url: str, *, connections: int, seconds: float, script: Path, threads: in
         requests=data["requests"], seconds=data["duration_us"] / 1e6, p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000, max_ms=data["max_us"] / 1000,
         failures=data["non2xx"] + data["socket_errors"], connections=connections // threads * threads,
+        client_cpu_seconds=client_cpu,
     )
+
+
+def _children_cpu_seconds() -> float:
+    """CPU seconds (user + system) of every child this process has waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class ColdClient:

@@ -15,6 +15,7 @@ wrk runs one thread per replica, and each thread keeps its connections to its re
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -72,8 +73,29 @@ def _median_and_summary(name: str, measured: list[Measured]) -> tuple[Measured, 
            f"({sum(m.loop_cpu for m in measured) / requests * 1e6:.0f} on the event loops)")
     if name.startswith("PostgreSQL"):
         cpu += f" + {sum(m.postgres_cpu for m in measured) / requests * 1e6:.0f} µs of PostgreSQL's"
+    cpu += f" + {sum(m.run.client_cpu_seconds for m in measured) / requests * 1e6:.0f} µs of the load generator's"
     return chosen, (f"{run_.rate:,.0f} req/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)}, {cpu}"
                     f"{'' if not run_.failures else f', {run_.failures} failed'}")
+
+
+def _machine_budget(measured: list[Measured], connections: int) -> str:
+    """Return the words for what the whole machine spent per request in ``measured`` (regauth,
+    PostgreSQL and the load generator: all share its cores), the rate those cores allow at
+    that cost, the mean latency that rate means with ``connections`` always waiting (each
+    connection sends its next request when the last is answered: mean = connections ÷ rate),
+    and how the median run's p99 compares with its own mean."""
+    requests = max(1, sum(m.run.requests for m in measured))
+    parts = [sum(m.regauth_cpu for m in measured), sum(m.postgres_cpu for m in measured),
+             sum(m.run.client_cpu_seconds for m in measured)]
+    per_request = sum(parts) / requests
+    cores = len(os.sched_getaffinity(0))
+    allowed = cores / per_request if per_request else 0.0
+    chosen = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2].run
+    mean_ms = connections / chosen.rate * 1000 if chosen.rate else 0.0
+    return (f"{per_request * 1e6:.0f} µs ({' + '.join(f'{part / requests * 1e6:.0f}' for part in parts)}): "
+            f"{cores} cores allow {allowed:,.0f} tokens/s, a mean of {connections / allowed * 1000 if allowed else 0:.1f} ms; "
+            f"measured {chosen.rate:,.0f} req/s, mean {mean_ms:.1f} ms, p99 {_ms(chosen.p99_ms)} "
+            f"({chosen.p99_ms / mean_ms if mean_ms else 0:.1f}× the mean)")
 
 
 class PostgresPhases:
@@ -213,6 +235,12 @@ class PostgresPhases:
             target, met = ("≥ 0.7", ratio >= 0.7) if connections == 64 else ("", None)
             r.add("h", f"warm /token c={connections}, PostgreSQL ÷ SQLite on one host: throughput (p50)",
                   f"{ratio:.2f} ({p50:.2f})", target, met)
+        # Every process of the run shares this machine's cores: what a token costs all of them
+        # bounds the rate, and at a fixed number of connections the rate sets the latency.
+        for name in (sqlite_name, one):
+            r.add("h", f"warm /token c=64, {name}: the machine's CPU per token (regauth + PostgreSQL + "
+                       f"load generator), the rate and mean latency it allows, and what was measured",
+                  _machine_budget(runs[name, 64], 64))
 
     def refresh_table(self, setups: dict[str, list[Regauth]]) -> None:
         """Warm refresh-token grants at c=64 on each set-up of one server (what docker sends

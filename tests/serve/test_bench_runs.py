@@ -31,6 +31,7 @@ POSTGRES_SECTIONS = {
         *(f"warm /token, c={c}{OPENED.get((setup, c), '')}, {setup}" for setup in SETUPS for c in (16, 64)),
         *(f"cold /token, c={c}, {setup}" for setup in SETUPS for c in (16, 64)),
         "warm /token c=64, PostgreSQL ÷ SQLite on one host",
+        *(f"warm /token c=64, {setup}: the machine's CPU per token" for setup in SETUPS[:2]),
         *(f"warm refresh-token grant (POST /token), c=64, {setup}" for setup in SETUPS[:2]),
         "warm refresh-token grant c=64, PostgreSQL ÷ SQLite on one host",
         "PostgreSQL connections of each replica's serving processes",
@@ -76,3 +77,6 @@ def test_the_postgresql_phases_run_and_report_their_rows(tmp_path):
                            "--budget", "240")
     assert_reported(rows, POSTGRES_SECTIONS)
     assert "fsync on, synchronous_commit on" in text
+    # Every warm row says what the load generator spent too: it shares the machine's cores.
+    warm = [row for row in rows if row.startswith("| h | warm /token, c=")]
+    assert warm and all("µs of the load generator's" in row for row in warm), warm
