@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,18 +63,40 @@ class Measured:
     loop_cpu: float
 
 
+def _median(measured: list[Measured]) -> Measured:
+    """Return the median run of ``measured`` by throughput."""
+    return sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2]
+
+
+def _per_request_us(measured: list[Measured], seconds: Callable[[Measured], float]) -> float:
+    """Return the CPU microseconds ``seconds`` gives each run, summed over ``measured`` and
+    divided by all their requests."""
+    return sum(map(seconds, measured)) / max(1, sum(m.run.requests for m in measured)) * 1e6
+
+
+def _regauth(m: Measured) -> float:
+    return m.regauth_cpu
+
+
+def _postgres(m: Measured) -> float:
+    return m.postgres_cpu
+
+
+def _load_generator(m: Measured) -> float:
+    return m.run.client_cpu_seconds
+
+
 def _median_and_summary(name: str, measured: list[Measured]) -> tuple[Measured, str]:
     """Return the median run of ``measured`` (by throughput) and the table's words for it:
     rate, p50, p99, and the CPU per request over all the runs (PostgreSQL's too for a
     set-up ``name``d PostgreSQL)."""
-    chosen = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2]
+    chosen = _median(measured)
     run_ = chosen.run
-    requests = max(1, sum(m.run.requests for m in measured))
-    cpu = (f"{sum(m.regauth_cpu for m in measured) / requests * 1e6:.0f} µs of regauth CPU per request "
-           f"({sum(m.loop_cpu for m in measured) / requests * 1e6:.0f} on the event loops)")
+    cpu = (f"{_per_request_us(measured, _regauth):.0f} µs of regauth CPU per request "
+           f"({_per_request_us(measured, lambda m: m.loop_cpu):.0f} on the event loops)")
     if name.startswith("PostgreSQL"):
-        cpu += f" + {sum(m.postgres_cpu for m in measured) / requests * 1e6:.0f} µs of PostgreSQL's"
-    cpu += f" + {sum(m.run.client_cpu_seconds for m in measured) / requests * 1e6:.0f} µs of the load generator's"
+        cpu += f" + {_per_request_us(measured, _postgres):.0f} µs of PostgreSQL's"
+    cpu += f" + {_per_request_us(measured, _load_generator):.0f} µs of the load generator's"
     return chosen, (f"{run_.rate:,.0f} req/s, p50 {_ms(run_.p50_ms)}, p99 {_ms(run_.p99_ms)}, {cpu}"
                     f"{'' if not run_.failures else f', {run_.failures} failed'}")
 
@@ -84,16 +107,15 @@ def _machine_budget(measured: list[Measured], connections: int) -> str:
     that cost, the mean latency that rate means with ``connections`` always waiting (each
     connection sends its next request when the last is answered: mean = connections ÷ rate),
     and how the median run's p99 compares with its own mean."""
-    requests = max(1, sum(m.run.requests for m in measured))
-    parts = [sum(m.regauth_cpu for m in measured), sum(m.postgres_cpu for m in measured),
-             sum(m.run.client_cpu_seconds for m in measured)]
-    per_request = sum(parts) / requests
+    parts = [_per_request_us(measured, part) for part in (_regauth, _postgres, _load_generator)]
+    per_request_us = sum(parts)
     cores = len(os.sched_getaffinity(0))
-    allowed = cores / per_request if per_request else 0.0
-    chosen = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2].run
+    allowed = cores / per_request_us * 1e6 if per_request_us else 0.0
+    allowed_mean_ms = connections / allowed * 1000 if allowed else 0.0
+    chosen = _median(measured).run
     mean_ms = connections / chosen.rate * 1000 if chosen.rate else 0.0
-    return (f"{per_request * 1e6:.0f} µs ({' + '.join(f'{part / requests * 1e6:.0f}' for part in parts)}): "
-            f"{cores} cores allow {allowed:,.0f} tokens/s, a mean of {connections / allowed * 1000 if allowed else 0:.1f} ms; "
+    return (f"{per_request_us:.0f} µs ({' + '.join(f'{part:.0f}' for part in parts)}): "
+            f"{cores} cores allow {allowed:,.0f} tokens/s, a mean of {allowed_mean_ms:.1f} ms; "
             f"measured {chosen.rate:,.0f} req/s, mean {mean_ms:.1f} ms, p99 {_ms(chosen.p99_ms)} "
             f"({chosen.p99_ms / mean_ms if mean_ms else 0:.1f}× the mean)")
 
@@ -370,11 +392,9 @@ class PostgresPhases:
                 server.stop()
         per_request, median = {}, {}
         for name, measured in runs.items():
-            requests = max(1, sum(m.run.requests for m in measured))
-            mine = sum(m.regauth_cpu for m in measured) / requests * 1e6
-            theirs = sum(m.postgres_cpu for m in measured) / requests * 1e6
+            mine, theirs = _per_request_us(measured, _regauth), _per_request_us(measured, _postgres)
             per_request[name] = mine + theirs
-            median[name] = sorted(measured, key=lambda m: m.run.rate)[len(measured) // 2].run
+            median[name] = _median(measured).run
             robots, grants = sizes[name]
             r.add("i", f"warm /token c=64 on PostgreSQL, {robots:,} robots / {grants:,} grants",
                   f"{median[name].rate:,.0f} req/s, p50 {_ms(median[name].p50_ms)}, p99 {_ms(median[name].p99_ms)}, "
