@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -65,10 +66,13 @@ def registry_config(root: Path, port: int, auth_block: str = "") -> Path:
 def render_nginx(prefix: Path, listen: int, registry: int, regauth: int) -> Path:
     """Copy the shipped nginx.conf into ``prefix`` with these ports; return its path."""
     text = (REPO_ROOT / "nginx.conf").read_text()
-    for address, port in (("127.0.0.1:8080", listen), ("127.0.0.1:5000", registry), ("127.0.0.1:5001", regauth)):
-        if address not in text:
-            raise RuntimeError(f"nginx.conf no longer contains {address}")
-        text = text.replace(address, f"127.0.0.1:{port}")
+    ports = {"8080": listen, "5000": registry, "5001": regauth}
+    # In one pass, each address whole: a port put in (50009, say) is not taken for 5000.
+    shipped = re.compile(r"127\.0\.0\.1:(8080|5000|5001)(?!\d)")
+    missing = sorted(set(ports) - set(shipped.findall(text)))
+    if missing:
+        raise RuntimeError(f"nginx.conf no longer contains {', '.join('127.0.0.1:' + port for port in missing)}")
+    text = shipped.sub(lambda match: f"127.0.0.1:{ports[match.group(1)]}", text)
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
     (prefix / "temp").mkdir(exist_ok=True)
     conf = prefix / "nginx.conf"

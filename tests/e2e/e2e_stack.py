@@ -116,6 +116,17 @@ class Stack:
         return f"{self.host}/{repository}:{tag}"
 
 
+def with_test_ports(text: str, ports: dict[int, int]) -> str:
+    """Return the shipped nginx.conf ``text`` with each loopback address of a shipped port
+    (the keys of ``ports``: 127.0.0.1:8080, say) replaced by its test port, all in one pass
+    and each address whole, so that no test port is taken for a shipped one (50009 begins
+    like 5000). Raises AssertionError when ``text`` lacks one of those addresses."""
+    shipped = re.compile(r"127\.0\.0\.1:(" + "|".join(map(str, ports)) + r")(?!\d)")
+    missing = set(ports) - {int(port) for port in shipped.findall(text)}
+    assert not missing, f"{NGINX_CONF} no longer contains " + ", ".join(f"127.0.0.1:{p}" for p in sorted(missing))
+    return shipped.sub(lambda match: f"127.0.0.1:{ports[int(match.group(1))]}", text)
+
+
 def render_nginx_conf(
     prefix: Path, nginx_port: int, registry_port: int, regauth_port: int, text: str | None = None
 ) -> Path:
@@ -126,13 +137,7 @@ def render_nginx_conf(
     """
     if text is None:
         text = NGINX_CONF.read_text()
-    for address, port in (
-        ("127.0.0.1:8080", nginx_port),
-        ("127.0.0.1:5000", registry_port),
-        ("127.0.0.1:5001", regauth_port),
-    ):
-        assert address in text, f"{NGINX_CONF} no longer contains {address}"
-        text = text.replace(address, f"127.0.0.1:{port}")
+    text = with_test_ports(text, {8080: nginx_port, 5000: registry_port, 5001: regauth_port})
     (prefix / "logs").mkdir(parents=True, exist_ok=True)
     (prefix / "temp").mkdir(exist_ok=True)
     conf = prefix / "nginx.conf"

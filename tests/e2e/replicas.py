@@ -40,6 +40,7 @@ from e2e_stack import (
     RegauthCli,
     Robot,
     regauth_env,
+    with_test_ports,
     regauth_settings,
     registry_config,
 )
@@ -82,12 +83,8 @@ def replicas_nginx_text(nginx_port: int, registry_port: int, replica_ports: list
         commented = f"        # {directive}\n"
         assert commented in text, f"{NGINX_CONF} no longer holds the commented `{directive}`"
         text = text.replace(commented, f"        {directive}\n", 1)
-    for address, port in (("127.0.0.1:8080", nginx_port), ("127.0.0.1:5000", registry_port)):
-        # The whole address only: a replica's port put in above (50007, say) must not match.
-        exact = re.compile(re.escape(address) + r"(?!\d)")
-        assert exact.search(text), f"{NGINX_CONF} no longer contains {address}"
-        text = exact.sub(f"127.0.0.1:{port}", text)
-    return text
+    # Each address whole: a replica's port put in above (50007, say) is not taken for 5000.
+    return with_test_ports(text, {8080: nginx_port, 5000: registry_port})
 
 
 def write_nginx_conf(prefix: Path, text: str) -> Path:
