@@ -199,6 +199,7 @@ def restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restartabl
                                 "--bcrypt-cost", str(BCRYPT_COST)))
     cli("init")
     daemons: list[Daemon] = []
+    regauth: Daemon | None = None
     holder: RestartableStack | None = None
     try:
         (base / "registry").mkdir()
@@ -218,8 +219,11 @@ def restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restartabl
         holder = RestartableStack(stack, cli, argv, base, regauth)
         yield holder
     finally:
-        if holder is not None:
-            holder.regauth.stop()
+        # The holder's regauth once there is one (a test may have restarted it); before that,
+        # the first, which must not outlive a stack that failed to start.
+        running = holder.regauth if holder is not None else regauth
+        if running is not None:
+            running.stop()
         for daemon in reversed(daemons):
             daemon.stop()
 
